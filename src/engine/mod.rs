@@ -1,0 +1,1 @@
+//! Runs scenarios against a target and judges checks.

@@ -1,0 +1,1 @@
+//! The built-in fake of both APIs (issue 2).

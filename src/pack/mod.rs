@@ -1,0 +1,1 @@
+//! Packs and scenarios: the API knowledge as data.
