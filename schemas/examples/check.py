@@ -13,6 +13,8 @@ What it checks, offline (no $ref is fetched: every schema is registered by its $
   `format` asserted and not) and every invalid-*.json fails it with `format` as an annotation only (the
   2020-12 default), so rejections rest on type/enum/pattern/const; each schema has at least one valid
   and two invalid examples;
+- every `required` name is declared under `properties`, and no success body is closed with
+  additionalProperties false;
 - schemas/index.json names known endpoint ids, status codes as strings, and existing schema files.
 Exit status 0 when all is well, 1 otherwise.
 """
@@ -48,6 +50,22 @@ def load(path):
         return json.load(f)
 
 
+def lint(rel, node, path="#"):
+    """Typos a validator cannot see: a required name with no declared property, a closed object."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            for name in node.get("required", []):
+                if name not in node["properties"]:
+                    problem(f"{rel} {path}: required {name!r} is not declared in properties")
+        if path == "#" and node.get("additionalProperties") is False:
+            problem(f"{rel}: additionalProperties false at the top level (other implementations may add fields)")
+        for key, value in node.items():
+            lint(rel, value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            lint(rel, value, f"{path}/{i}")
+
+
 def main():
     verbose = "-v" in sys.argv[1:]
     schemas = {}  # (api, stem) -> schema
@@ -67,6 +85,7 @@ def main():
             for key in ("title", "description", "type"):
                 if key not in schema:
                     problem(f"{rel}: no {key}")
+            lint(rel, schema)
             schemas[(api, stem)] = schema
 
     registry = Registry().with_resources(
