@@ -1,1 +1,510 @@
-//! Runs scenarios against a target and judges checks.
+//! Runs packs against a target and judges every check. A failed check is data
+//! in the report, never an `Err`; the run always ends with a report, even when
+//! the target is unreachable or the run is interrupted.
+
+pub mod collect;
+pub mod http;
+pub mod steps;
+pub mod summary;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::fake::{FakeApi, FakeOptions};
+use crate::pack::{self, AuthSpec, Pack, Scenario, Step, template};
+use crate::report::{
+    CheckResult, Finding, FindingLevel, PackInfo, Report, ScenarioDigest, Status, TargetInfo, Totals, Verdict,
+};
+pub use http::{Redactor, Secret};
+use steps::CheckState;
+
+/// Where the checks go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The built-in fake, started in-process (one instance per pack).
+    Fake(FakeOptions),
+    /// A live API at this base URL; keys come from the environment.
+    Live(String),
+}
+
+/// Something that happened during a run, for progress display.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    PackStarted { pack: String, checks: usize },
+    CheckStarted { pack: String, check: String, index: usize, of: usize },
+    CheckFinished { pack: String, check: String, status: Status, summary: String },
+}
+
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+/// Looks up an environment variable (the library never reads the environment itself).
+pub type EnvFn = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+pub struct RunConfig {
+    pub target: Target,
+    pub packs: Vec<Pack>,
+    /// `--var name=value` overrides of pack inputs.
+    pub vars: BTreeMap<String, String>,
+    /// Where live keys come from.
+    pub env: EnvFn,
+    /// Flips to true on Ctrl-C.
+    pub cancel: Option<watch::Receiver<bool>>,
+    pub progress: Option<ProgressFn>,
+    /// Only run checks whose id contains one of these (empty: all).
+    pub only: Vec<String>,
+}
+
+/// The state one pack's checks share.
+pub struct PackRun {
+    pub pack: Pack,
+    pub client: reqwest::Client,
+    pub base: String,
+    pub keys: BTreeMap<String, Secret>,
+    pub invalid_key: String,
+    pub inputs: BTreeMap<String, Value>,
+    pub run_start: Instant,
+    pub run_id: String,
+    pub redactor: Redactor,
+    pub request_id: http::RequestIdSource,
+    pub http_timeout: Duration,
+}
+
+/// Default per-check deadline.
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs every pack and returns the report (never fails: problems are findings).
+pub async fn run(cfg: RunConfig) -> Report {
+    let started_at = chrono::Utc::now();
+    let run_start = Instant::now();
+    let run_id = ulid::Ulid::new().to_string();
+    let (target_info, faults) = match &cfg.target {
+        Target::Fake(o) => (
+            TargetInfo {
+                kind: "fake".into(),
+                url: "fake (in-process, loopback)".into(),
+                faults: o.faults.iter().map(|f| f.to_string()).collect(),
+            },
+            true,
+        ),
+        Target::Live(u) => (
+            TargetInfo {
+                kind: "live".into(),
+                url: strip_credentials(u),
+                faults: vec![],
+            },
+            false,
+        ),
+    };
+    let _ = faults;
+    let packs_info: Vec<PackInfo> = cfg
+        .packs
+        .iter()
+        .map(|p| PackInfo {
+            name: p.file.name.clone(),
+            version: p.file.version.clone(),
+            title: p.file.title.clone(),
+            source: p.source.clone(),
+            scenarios: std::iter::once(ScenarioDigest {
+                file: "pack.yaml".into(),
+                sha256: p.pack_sha256.clone(),
+            })
+            .chain(p.scenarios.iter().map(|s| ScenarioDigest {
+                file: s.file.clone(),
+                sha256: s.sha256.clone(),
+            }))
+            .collect(),
+        })
+        .collect();
+
+    let cfg = Arc::new(cfg);
+    let mut handles = Vec::new();
+    for pack in cfg.packs.clone() {
+        let cfg = cfg.clone();
+        let run_id = run_id.clone();
+        handles.push(tokio::spawn(async move { run_pack(&cfg, pack, run_start, run_id).await }));
+    }
+    let mut checks = Vec::new();
+    let mut interrupted: Option<String> = None;
+    for h in handles {
+        match h.await {
+            Ok((mut c, why)) => {
+                checks.append(&mut c);
+                if interrupted.is_none() {
+                    interrupted = why;
+                }
+            }
+            Err(e) => interrupted = Some(format!("a pack's run failed: {e}")),
+        }
+    }
+    let finished_at = chrono::Utc::now();
+    let mut report = Report {
+        format_version: crate::report::REPORT_FORMAT_VERSION,
+        golive_version: env!("CARGO_PKG_VERSION").to_string(),
+        verdict: Verdict::Incomplete,
+        verdict_reason: String::new(),
+        policy: String::new(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_at: finished_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        duration_ms: run_start.elapsed().as_secs_f64() * 1000.0,
+        target: target_info,
+        packs: packs_info,
+        interrupted,
+        totals: Totals::default(),
+        checks,
+    };
+    report.finalize();
+    report
+}
+
+/// `https://user:pass@host/x?key=…` → `https://host/x`.
+pub fn strip_credentials(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string().trim_end_matches('/').to_string()
+        }
+        Err(_) => "(unparseable URL)".into(),
+    }
+}
+
+fn cancelled(cancel: &Option<watch::Receiver<bool>>) -> bool {
+    cancel.as_ref().is_some_and(|c| *c.borrow())
+}
+
+async fn wait_cancel(cancel: &Option<watch::Receiver<bool>>) {
+    match cancel {
+        Some(c) => {
+            let mut c = c.clone();
+            while !*c.borrow() {
+                if c.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn result_for(pack: &Pack, sc: &Scenario, status: Status, summary: String) -> CheckResult {
+    CheckResult {
+        id: format!("{}.{}", pack.file.name, sc.spec.id),
+        pack: pack.file.name.clone(),
+        family: sc.spec.family,
+        severity: sc.severity(&pack.file),
+        status,
+        title: sc.spec.title.clone(),
+        summary,
+        duration_ms: 0.0,
+        scenario: Some(sc.file.clone()),
+        findings: vec![],
+        evidence: vec![],
+    }
+}
+
+/// Runs one pack; returns its checks and, if the run was cut short, why.
+async fn run_pack(cfg: &RunConfig, pack: Pack, run_start: Instant, run_id: String) -> (Vec<CheckResult>, Option<String>) {
+    let progress = |p: Progress| {
+        if let Some(f) = &cfg.progress {
+            f(&p)
+        }
+    };
+    let selected: Vec<&Scenario> = pack
+        .scenarios
+        .iter()
+        .filter(|s| cfg.only.is_empty() || cfg.only.iter().any(|o| format!("{}.{}", pack.file.name, s.spec.id).contains(o.as_str())))
+        .collect();
+    progress(Progress::PackStarted {
+        pack: pack.file.name.clone(),
+        checks: selected.len(),
+    });
+
+    // The target: a fake of our own, or the live URL with keys from the environment.
+    let mut _fake: Option<FakeApi> = None;
+    let mut keys: BTreeMap<String, Secret> = BTreeMap::new();
+    let base = match &cfg.target {
+        Target::Fake(opts) => match FakeApi::start(opts.clone()).await {
+            Ok(api) => {
+                for (role, env_name) in &pack.file.keys {
+                    if let Some(k) = opts.config.key(role) {
+                        keys.insert(role.clone(), Secret::new(k, env_name.clone()));
+                    }
+                }
+                let url = api.url();
+                _fake = Some(api);
+                url
+            }
+            Err(e) => {
+                let why = format!("the built-in fake did not start: {e}");
+                return (error_all(&pack, &selected, &why), Some(why));
+            }
+        },
+        Target::Live(u) => {
+            for (role, env_name) in &pack.file.keys {
+                if let Some(k) = (cfg.env)(env_name).filter(|k| !k.trim().is_empty()) {
+                    keys.insert(role.clone(), Secret::new(k.trim(), env_name.clone()));
+                }
+            }
+            u.trim_end_matches('/').to_string()
+        }
+    };
+    let inputs = pack::inputs_with(&pack.file, &cfg.vars);
+    let http_timeout = inputs
+        .get("http_timeout")
+        .map(template::display)
+        .and_then(|s| template::parse_duration(&s).ok())
+        .unwrap_or(Duration::from_secs(10));
+    let client = match reqwest::Client::builder()
+        .user_agent(concat!("golive/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(64)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let why = format!("the HTTP client could not be built: {e}");
+            return (error_all(&pack, &selected, &why), Some(why));
+        }
+    };
+    let redactor = Redactor::new(keys.values().cloned().collect());
+    let run = PackRun {
+        request_id: http::RequestIdSource {
+            header: pack.file.request_id.header.clone(),
+            pointer: pack.file.request_id.error_pointer.clone(),
+        },
+        pack: pack.clone(),
+        client,
+        base,
+        keys,
+        invalid_key: format!("sk_golive_invalid_{}", &run_id.to_ascii_lowercase()[..12]),
+        inputs,
+        run_start,
+        run_id,
+        redactor,
+        http_timeout,
+    };
+
+    // Preflight: is anything answering?
+    if let Some(pf) = &pack.file.preflight {
+        let mut st = CheckState::default();
+        let step = Step {
+            name: Some("preflight".into()),
+            when: None,
+            request: Some(pf.clone()),
+            for_each: None,
+            poll: None,
+            burst: None,
+            repeat: None,
+            wait: None,
+            assert: None,
+            expect: None,
+            capture: Default::default(),
+            raw: true,
+        };
+        let fake_sc = Scenario {
+            file: "pack.yaml".into(),
+            sha256: String::new(),
+            spec: crate::pack::ScenarioFile {
+                id: "preflight".into(),
+                family: crate::report::Family::Timeouts,
+                title: "preflight".into(),
+                severity: crate::report::Severity::Blocker,
+                description: None,
+                collect_schema_findings: false,
+                collect_request_ids: None,
+                deadline: None,
+                steps: vec![step],
+            },
+        };
+        let r = tokio::select! {
+            r = steps::run_steps(&run, &fake_sc, &mut st) => Some(r),
+            _ = wait_cancel(&cfg.cancel) => None,
+        };
+        match r {
+            None => {
+                let why = "interrupted (Ctrl-C) before the first check".to_string();
+                return (skip_all(&pack, &selected, &why), Some(why));
+            }
+            Some(Err(e)) => {
+                let why = format!("target unreachable: {}", e.trim_start_matches("step 1 `preflight`: "));
+                let mut out = error_all(&pack, &selected, &why);
+                if let Some(first) = out.first_mut() {
+                    first.evidence = st.evidence;
+                }
+                return (out, Some(why));
+            }
+            Some(Ok(())) => {}
+        }
+    }
+
+    // Pack-wide checks (schema, request ids) run last, over everything else.
+    let mut order: Vec<&Scenario> = selected.iter().copied().filter(|s| !is_collector(s)).collect();
+    order.extend(selected.iter().copied().filter(|s| is_collector(s)));
+    let n = order.len();
+    let mut results: Vec<CheckResult> = Vec::new();
+    let mut pool: Vec<collect::Seen> = Vec::new();
+    let mut interrupted = None;
+    for (i, sc) in order.iter().enumerate() {
+        let id = format!("{}.{}", pack.file.name, sc.spec.id);
+        if interrupted.is_some() || cancelled(&cfg.cancel) {
+            let why = interrupted.get_or_insert_with(|| "interrupted (Ctrl-C)".to_string()).clone();
+            results.push(result_for(&pack, sc, Status::Skip, format!("not run: {why}")));
+            continue;
+        }
+        progress(Progress::CheckStarted {
+            pack: pack.file.name.clone(),
+            check: id.clone(),
+            index: i + 1,
+            of: n,
+        });
+        let mut res = if let Some(why) = missing_requirements(&run, sc) {
+            result_for(&pack, sc, Status::Skip, why)
+        } else {
+            let t0 = Instant::now();
+            let mut st = CheckState::default();
+            let deadline = sc
+                .spec
+                .deadline
+                .as_deref()
+                .and_then(|d| template::render(d, &|n: &str| run.inputs.get(n).cloned()).ok())
+                .and_then(|d| template::parse_duration(&d).ok())
+                .unwrap_or(CHECK_DEADLINE);
+            let outcome = tokio::select! {
+                r = steps::run_steps(&run, sc, &mut st) => r.map_err(Some),
+                _ = tokio::time::sleep(deadline) => Err(Some(format!("the check did not finish within its {:.0} s deadline", deadline.as_secs_f64()))),
+                _ = wait_cancel(&cfg.cancel) => Err(None),
+            };
+            let mut res = result_for(&pack, sc, Status::Pass, String::new());
+            let error = match outcome {
+                Ok(()) => None,
+                Err(Some(e)) => Some(run.redactor.redact(&e)),
+                Err(None) => {
+                    interrupted = Some("interrupted (Ctrl-C)".to_string());
+                    Some("interrupted (Ctrl-C) while this check ran".to_string())
+                }
+            };
+            if is_collector(sc) {
+                collect::judge_pool(&run, sc, &pool, &mut st);
+            }
+            pool.extend(collect::seen(&st));
+            res.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+            res.findings = std::mem::take(&mut st.findings);
+            res.evidence = std::mem::take(&mut st.evidence);
+            settle(&mut res, error);
+            res
+        };
+        if res.status == Status::Skip && res.summary.is_empty() {
+            res.summary = "skipped".into();
+        }
+        progress(Progress::CheckFinished {
+            pack: pack.file.name.clone(),
+            check: id,
+            status: res.status,
+            summary: res.summary.clone(),
+        });
+        results.push(res);
+    }
+    // Report in file order, not run order.
+    results.sort_by_key(|r| {
+        pack.scenarios
+            .iter()
+            .position(|s| Some(&s.file) == r.scenario.as_ref())
+            .unwrap_or(usize::MAX)
+    });
+    (results, interrupted)
+}
+
+fn is_collector(sc: &Scenario) -> bool {
+    sc.spec.collect_schema_findings || sc.spec.collect_request_ids.is_some()
+}
+
+/// Sets status and summary from the findings (and an error, if any).
+fn settle(res: &mut CheckResult, error: Option<String>) {
+    let fails: Vec<&Finding> = res.findings.iter().filter(|f| f.level == FindingLevel::Fail).collect();
+    let warns: Vec<&Finding> = res.findings.iter().filter(|f| f.level == FindingLevel::Warn).collect();
+    let first = |v: &[&Finding]| {
+        let f = v[0];
+        let more = if v.len() > 1 { format!(" (+{} more)", v.len() - 1) } else { String::new() };
+        format!("{}: {}{more}", f.step, f.message)
+    };
+    (res.status, res.summary) = if !fails.is_empty() {
+        (Status::Fail, first(&fails))
+    } else if let Some(e) = error {
+        (Status::Error, e)
+    } else if !warns.is_empty() {
+        (Status::Warn, first(&warns))
+    } else {
+        (Status::Pass, res.title.clone())
+    };
+}
+
+fn error_all(pack: &Pack, scs: &[&Scenario], why: &str) -> Vec<CheckResult> {
+    scs.iter().map(|s| result_for(pack, s, Status::Error, why.to_string())).collect()
+}
+
+fn skip_all(pack: &Pack, scs: &[&Scenario], why: &str) -> Vec<CheckResult> {
+    scs.iter().map(|s| result_for(pack, s, Status::Skip, format!("not run: {why}"))).collect()
+}
+
+/// Why a check cannot run here (a key role or an input it needs is missing).
+fn missing_requirements(run: &PackRun, sc: &Scenario) -> Option<String> {
+    let mut roles = std::collections::BTreeSet::new();
+    let mut names = Vec::new();
+    let mut add_req = |r: &pack::RequestSpec, roles: &mut std::collections::BTreeSet<String>, names: &mut Vec<String>| {
+        match &r.auth {
+            None => {
+                roles.insert("valid".to_string());
+            }
+            Some(AuthSpec::Role(x)) => {
+                roles.insert(x.clone());
+            }
+            Some(AuthSpec::Full(f)) => {
+                roles.insert(f.key.clone());
+            }
+        }
+        if let Some(j) = &r.json {
+            template::names_in_value(j, names);
+        }
+        for v in r.params.values().chain(r.query.values()).chain(r.headers.values()) {
+            names.extend(template::names(v));
+        }
+        if let Some(p) = &r.path {
+            names.extend(template::names(p));
+        }
+        if let Some(mp) = &r.multipart {
+            for v in mp.fields.values() {
+                names.extend(template::names(v));
+            }
+        }
+    };
+    for s in &sc.spec.steps {
+        for r in [s.request.as_ref(), s.poll.as_ref().map(|p| &p.request), s.burst.as_ref().map(|b| &b.request)]
+            .into_iter()
+            .flatten()
+        {
+            add_req(r, &mut roles, &mut names);
+        }
+    }
+    for role in roles {
+        if matches!(role.as_str(), "none" | "invalid") {
+            continue;
+        }
+        if !run.keys.contains_key(&role) {
+            let env = run.pack.file.keys.get(&role).cloned().unwrap_or_default();
+            return Some(format!("needs the `{role}` key: set {env}"));
+        }
+    }
+    for n in names {
+        if let Some(v) = run.inputs.get(&n) {
+            if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
+                return Some(format!("needs the input `{n}`: pass --var {n}=…"));
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,238 @@
+//! The pack-wide judgements: every response of every check against its schema
+//! (the `schema` family) and carrying a request id (`observability`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::PackRun;
+use super::http::Received;
+use super::steps::CheckState;
+use crate::pack::{Level, Scenario};
+use crate::report::{Exchange, Finding, FindingLevel};
+
+/// At most this many offending exchanges are copied into a collector's evidence.
+const EVIDENCE_CAP: usize = 60;
+
+/// One response some check saw.
+#[derive(Clone)]
+pub struct Seen {
+    pub exchange: Exchange,
+    pub endpoint: Option<String>,
+    pub received: Arc<Received>,
+}
+
+/// The responses a finished check saw.
+pub fn seen(st: &CheckState) -> Vec<Seen> {
+    st.evidence
+        .iter()
+        .zip(&st.endpoints)
+        .zip(&st.received)
+        .filter_map(|((ex, ep), r)| {
+            r.as_ref().map(|r| Seen {
+                exchange: ex.clone(),
+                endpoint: ep.clone(),
+                received: r.clone(),
+            })
+        })
+        .collect()
+}
+
+/// A problem with one response, before folding.
+struct Problem {
+    level: FindingLevel,
+    key: String,
+    message: String,
+    expected: Option<String>,
+    actual: Option<String>,
+    pointer: Option<String>,
+    advice: Option<String>,
+}
+
+/// Judges the pool (plus the collector's own exchanges) and adds findings.
+pub fn judge_pool(run: &PackRun, sc: &Scenario, pool: &[Seen], st: &mut CheckState) {
+    let mut all: Vec<Seen> = pool.to_vec();
+    all.extend(seen(st));
+    // key → (first problem, count, exchange)
+    let mut folded: BTreeMap<String, (Problem, usize, Seen)> = BTreeMap::new();
+    for s in &all {
+        let mut problems = Vec::new();
+        if sc.spec.collect_schema_findings {
+            schema_problems(run, s, &mut problems);
+        }
+        if let Some(c) = &sc.spec.collect_request_ids {
+            request_id_problems(run, s, c.level, c.advice.as_deref(), &mut problems);
+        }
+        for p in problems {
+            folded
+                .entry(p.key.clone())
+                .and_modify(|e| e.1 += 1)
+                .or_insert((p, 1, s.clone()));
+        }
+    }
+    let mut copied = 0;
+    for (_, (p, n, s)) in folded {
+        let idx = if copied < EVIDENCE_CAP {
+            copied += 1;
+            st.evidence.push(s.exchange.clone());
+            st.endpoints.push(s.endpoint.clone());
+            st.received.push(Some(s.received.clone()));
+            Some(st.evidence.len() - 1)
+        } else {
+            None
+        };
+        let times = if n > 1 { format!(" ({n} responses)") } else { String::new() };
+        st.findings.push(Finding {
+            level: p.level,
+            step: format!("{} {}", s.exchange.request.method, path_of(&s.exchange.request.url)),
+            message: format!("{}{times}", p.message),
+            expected: p.expected,
+            actual: p.actual,
+            request_id: s.exchange.request_id.clone(),
+            exchange: idx,
+            pointer: p.pointer,
+            advice: p.advice,
+        });
+    }
+}
+
+fn path_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => u.path().to_string(),
+        Err(_) => url.to_string(),
+    }
+}
+
+fn short(s: &str) -> String {
+    let t = s.trim();
+    let mut out: String = t.chars().take(120).collect();
+    if t.chars().count() > 120 {
+        out.push('…');
+    }
+    if out.is_empty() { "(empty body)".into() } else { out }
+}
+
+fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
+    let r = &s.received;
+    let pack = &run.pack.file;
+    let ep_label = s.endpoint.clone().unwrap_or_else(|| format!("{} {}", s.exchange.request.method, path_of(&s.exchange.request.url)));
+    let status = r.status.to_string();
+    let is_error = r.status >= 400;
+    let endpoint = s.endpoint.as_ref().and_then(|e| pack.endpoints.get(e));
+    let schema = match endpoint {
+        Some(e) => match e.responses.get(&status) {
+            Some(f) => Some(f.clone()),
+            None => {
+                out.push(Problem {
+                    level: FindingLevel::Fail,
+                    key: format!("undocumented {ep_label} {status}"),
+                    message: format!("`{ep_label}` answered {status}, a status its contract does not list"),
+                    expected: Some(format!("one of {}", e.responses.keys().cloned().collect::<Vec<_>>().join(", "))),
+                    actual: Some(format!("{status} {}", short(&String::from_utf8_lossy(&r.body)))),
+                    pointer: None,
+                    advice: None,
+                });
+                is_error.then(|| pack.errors.schema.clone())
+            }
+        },
+        None => is_error.then(|| pack.errors.schema.clone()),
+    };
+    if is_error {
+        let ct = r.content_type().unwrap_or("");
+        if !ct.to_ascii_lowercase().starts_with(&pack.errors.content_type.to_ascii_lowercase()) {
+            out.push(Problem {
+                level: FindingLevel::Fail,
+                key: format!("content-type {ep_label} {status} {ct}"),
+                message: format!("error {status} from `{ep_label}` has Content-Type `{}`, not {}", if ct.is_empty() { "(none)" } else { ct }, pack.errors.content_type),
+                expected: Some(pack.errors.content_type.clone()),
+                actual: Some(if ct.is_empty() { "(none)".into() } else { ct.to_string() }),
+                pointer: None,
+                advice: Some("clients parse errors as structured JSON; an HTML or text error page breaks them".into()),
+            });
+        }
+    }
+    let Some(file) = schema else { return };
+    let Some(body) = &r.json else {
+        out.push(Problem {
+            level: FindingLevel::Fail,
+            key: format!("not-json {ep_label} {status}"),
+            message: format!("{status} from `{ep_label}` is not JSON"),
+            expected: Some(format!("a JSON body matching {file}")),
+            actual: Some(short(&String::from_utf8_lossy(&r.body))),
+            pointer: None,
+            advice: None,
+        });
+        return;
+    };
+    match run.pack.schemas.validate(&file, body) {
+        Ok(violations) => {
+            for v in violations {
+                let ptr = if v.pointer.is_empty() { "/".to_string() } else { v.pointer.clone() };
+                out.push(Problem {
+                    level: FindingLevel::Fail,
+                    key: format!("schema {ep_label} {status} {} {}", v.pointer, v.schema_path),
+                    message: format!("{status} from `{ep_label}` breaks {file} at {ptr}: {}", v.message),
+                    expected: Some(format!("{file} ({})", v.schema_path)),
+                    actual: Some(short(&v.message)),
+                    pointer: Some(v.pointer),
+                    advice: None,
+                });
+            }
+        }
+        Err(e) => out.push(Problem {
+            level: FindingLevel::Fail,
+            key: format!("schema-missing {file}"),
+            message: format!("schema {file} could not be used: {e}"),
+            expected: None,
+            actual: None,
+            pointer: None,
+            advice: None,
+        }),
+    }
+}
+
+fn request_id_problems(run: &PackRun, s: &Seen, level: Level, advice: Option<&str>, out: &mut Vec<Problem>) {
+    let r = &s.received;
+    let cfg = &run.pack.file.request_id;
+    let ep_label = s.endpoint.clone().unwrap_or_else(|| format!("{} {}", s.exchange.request.method, path_of(&s.exchange.request.url)));
+    let header = r.header(&cfg.header).map(str::trim).filter(|h| !h.is_empty());
+    if header.is_none() {
+        out.push(Problem {
+            level: match level {
+                Level::Fail => FindingLevel::Fail,
+                Level::Warn => FindingLevel::Warn,
+            },
+            key: format!("no-header {ep_label} {}", r.status),
+            message: format!("{} from `{ep_label}` carries no {} header", r.status, cfg.header),
+            expected: Some(format!("a {} header", cfg.header)),
+            actual: Some("absent".into()),
+            pointer: None,
+            advice: advice.map(str::to_string),
+        });
+    }
+    if r.status >= 400 {
+        if let Some(ptr) = &cfg.error_pointer {
+            let in_body = r.json.as_ref().and_then(|j| j.pointer(ptr)).and_then(|v| v.as_str());
+            match (in_body, header) {
+                (None, _) => out.push(Problem {
+                    level: FindingLevel::Fail,
+                    key: format!("no-body-id {ep_label} {}", r.status),
+                    message: format!("error {} from `{ep_label}` does not carry its request id at {ptr}", r.status),
+                    expected: Some(format!("a request id at {ptr}")),
+                    actual: Some(short(&String::from_utf8_lossy(&r.body))),
+                    pointer: Some(ptr.clone()),
+                    advice: Some("support needs the request id from the error body to trace a failed call".into()),
+                }),
+                (Some(b), Some(h)) if b != h => out.push(Problem {
+                    level: FindingLevel::Fail,
+                    key: format!("id-mismatch {ep_label} {}", r.status),
+                    message: format!("error {} from `{ep_label}`: body request id differs from the {} header", r.status, cfg.header),
+                    expected: Some(h.to_string()),
+                    actual: Some(b.to_string()),
+                    pointer: Some(ptr.clone()),
+                    advice: None,
+                }),
+                _ => {}
+            }
+        }
+    }
+}
