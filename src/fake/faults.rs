@@ -1,0 +1,192 @@
+//! The fault catalogue: each fault makes the fake break exactly one promise,
+//! so that every check can be shown able to fail.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One deliberate defect of the fake. `Fault::ALL` lists them all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// Upload / job creation accepted without a key, served as the first valid account.
+    AuthBypass,
+    /// An invalid or disabled key gets 403 instead of 401.
+    WrongAuthStatus,
+    /// Rate-limit headers are sent but the limit is never enforced (no 429).
+    NoRateLimit,
+    /// 429 responses carry no Retry-After header.
+    NoRetryAfter,
+    /// Idempotency-Key is ignored: a replay creates a second job and charge, no Idempotent-Replayed.
+    IdempotencyIgnored,
+    /// A replay returns the same job but charges the account again.
+    DoubleCharge,
+    /// An empty account can create jobs; the balance goes negative.
+    No402,
+    /// Failed jobs keep their charge.
+    NoRefund,
+    /// No job ever leaves pending/processing.
+    StuckJobs,
+    /// `progress` becomes a string like "50%"; `job_id` (Removit status) and `id` (video job) disappear.
+    SchemaDrift,
+    /// Every error body is plain text or HTML, not JSON.
+    UnstructuredErrors,
+    /// No X-Request-Id header and no error.request_id.
+    NoRequestId,
+    /// Every response is delayed by `slow_response_ms` (default 2500, past a 2 s SLA).
+    Slow,
+    /// Every Nth request (`flaky_every`, default 7) gets a bare 503 with no JSON body and no side effect.
+    Flaky,
+    /// `/v1/admin/*` answers 200 with account data to a customer key.
+    AdminExposed,
+}
+
+impl Fault {
+    /// Every fault, in catalogue order.
+    pub const ALL: &'static [Fault] = &[
+        Fault::AuthBypass,
+        Fault::WrongAuthStatus,
+        Fault::NoRateLimit,
+        Fault::NoRetryAfter,
+        Fault::IdempotencyIgnored,
+        Fault::DoubleCharge,
+        Fault::No402,
+        Fault::NoRefund,
+        Fault::StuckJobs,
+        Fault::SchemaDrift,
+        Fault::UnstructuredErrors,
+        Fault::NoRequestId,
+        Fault::Slow,
+        Fault::Flaky,
+        Fault::AdminExposed,
+    ];
+
+    /// The kebab-case name used by `--fault NAME`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::AuthBypass => "auth-bypass",
+            Fault::WrongAuthStatus => "wrong-auth-status",
+            Fault::NoRateLimit => "no-rate-limit",
+            Fault::NoRetryAfter => "no-retry-after",
+            Fault::IdempotencyIgnored => "idempotency-ignored",
+            Fault::DoubleCharge => "double-charge",
+            Fault::No402 => "no-402",
+            Fault::NoRefund => "no-refund",
+            Fault::StuckJobs => "stuck-jobs",
+            Fault::SchemaDrift => "schema-drift",
+            Fault::UnstructuredErrors => "unstructured-errors",
+            Fault::NoRequestId => "no-request-id",
+            Fault::Slow => "slow",
+            Fault::Flaky => "flaky",
+            Fault::AdminExposed => "admin-exposed",
+        }
+    }
+
+    /// The one-line description of the broken promise.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Fault::AuthBypass => {
+                "upload/job creation accepted without a key, served as the first valid account"
+            }
+            Fault::WrongAuthStatus => "an invalid or disabled key gets 403 instead of 401",
+            Fault::NoRateLimit => "rate-limit headers are sent but 429 never comes",
+            Fault::NoRetryAfter => "429 responses carry no Retry-After header",
+            Fault::IdempotencyIgnored => {
+                "a replayed Idempotency-Key creates a second job and charge; no Idempotent-Replayed"
+            }
+            Fault::DoubleCharge => "a replay returns the same job but charges the account again",
+            Fault::No402 => "an empty account can create jobs; the balance goes negative",
+            Fault::NoRefund => "failed jobs keep their charge",
+            Fault::StuckJobs => "no job ever leaves pending/processing",
+            Fault::SchemaDrift => {
+                "progress becomes a string like \"50%\"; job_id (Removit status) and id (video job) disappear"
+            }
+            Fault::UnstructuredErrors => "every error body is plain text or HTML, not JSON",
+            Fault::NoRequestId => "no X-Request-Id header and no error.request_id",
+            Fault::Slow => {
+                "every response delayed by slow_response_ms (default 2500, past a 2 s SLA)"
+            }
+            Fault::Flaky => {
+                "every Nth request (flaky_every, default 7) gets a bare 503 with no JSON body and no side effect"
+            }
+            Fault::AdminExposed => "/v1/admin/* answers 200 with account data to a customer key",
+        }
+    }
+
+    /// The catalogue as text, one fault a line (for `golive fake --help`).
+    pub fn catalogue() -> String {
+        let width = Fault::ALL.iter().map(|f| f.name().len()).max().unwrap_or(0);
+        let mut out = String::from("Faults (--fault NAME, repeatable):\n");
+        for fault in Fault::ALL {
+            out.push_str(&format!(
+                "  {:width$}  {}\n",
+                fault.name(),
+                fault.describe(),
+                width = width
+            ));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown fault name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault `{name}`; known faults: {known}")]
+pub struct UnknownFault {
+    pub name: String,
+    pub known: String,
+}
+
+impl FromStr for Fault {
+    type Err = UnknownFault;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim();
+        Fault::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| UnknownFault {
+                name: wanted.to_string(),
+                known: Fault::ALL
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+impl serde::Serialize for Fault {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fault {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for f in Fault::ALL {
+            assert!(seen.insert(f.name()));
+            assert_eq!(f.name().parse::<Fault>(), Ok(*f));
+            assert_eq!(f.to_string(), f.name());
+            assert!(!f.describe().contains('\n'));
+        }
+        assert!("nope".parse::<Fault>().is_err());
+    }
+}

@@ -1,0 +1,693 @@
+//! RemoveBGVideo (`/v1`): uploads, jobs, usage, admin.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::FakeConfig;
+use super::core::{
+    Call, Charge, Deadline, FakeCore, Fate, Handled, Reply, State, fate_of, is_http_url,
+    is_json_mime, mime, new_ulid, rfc3339, url_path,
+};
+use super::faults::Fault;
+use super::multipart;
+use super::removit::Progress;
+
+const MODELS: &[(&str, i64)] = &[("original", 60), ("light", 45), ("pro", 180), ("human", 45)];
+const FORMATS: &[&str] = &["webm", "mov", "mp4", "gif", "webp", "png_sequence"];
+const BG_TYPES: &[&str] = &["transparent", "green", "white", "black", "blue", "custom"];
+const STATUSES: &[&str] = &["created", "pending", "processing", "completed", "failed"];
+const VIDEO_MIMES: &[&str] = &[
+    "video/mp4",
+    "video/quicktime",
+    "video/webm",
+    "video/x-msvideo",
+];
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct WebhookEvent {
+    pub event: &'static str,
+    pub delivery_id: String,
+    pub at: String,
+    pub status_code: Option<u16>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Created,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Processing => "processing",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// A RemoveBGVideo job.
+pub(crate) struct VideoJob {
+    id: String,
+    account: usize,
+    video_url: String,
+    model: &'static str,
+    output_format: &'static str,
+    bg_type: &'static str,
+    metadata: Option<Value>,
+    pub webhook_url: Option<String>,
+    created_at: String,
+    created_day: i64,
+    duration_seconds: f64,
+    fate: Fate,
+    slow: bool,
+    status: Status,
+    /// Start of the current run.
+    pub started_ms: Option<u64>,
+    run: u32,
+    /// Credits currently taken.
+    pub charged: i64,
+    billing: Option<&'static str>,
+    output_url: Option<String>,
+    error: Option<&'static str>,
+    pub webhook_events: Vec<WebhookEvent>,
+}
+
+fn rate(model: &str) -> i64 {
+    MODELS
+        .iter()
+        .find(|(m, _)| *m == model)
+        .map(|(_, r)| *r)
+        .unwrap_or(60)
+}
+
+/// `ceil(duration_seconds × rate / 60)`.
+fn cost(job_model: &str, duration_seconds: f64) -> i64 {
+    let c = (duration_seconds * rate(job_model) as f64 / 60.0).ceil();
+    if c.is_finite() && c >= 0.0 {
+        c.min(1e12) as i64
+    } else {
+        0
+    }
+}
+
+fn total_ms(job: &VideoJob, cfg: &FakeConfig) -> u64 {
+    let factor = if job.slow {
+        u64::from(cfg.slow_factor.max(1))
+    } else {
+        1
+    };
+    cfg.processing_ms.saturating_mul(factor).max(3)
+}
+
+fn progress(job: &VideoJob, cfg: &FakeConfig, now: u64) -> u8 {
+    match job.status {
+        Status::Created => 0,
+        Status::Completed => 100,
+        Status::Failed => 66,
+        Status::Processing => {
+            let total = total_ms(job, cfg);
+            let elapsed = now.saturating_sub(job.started_ms.unwrap_or(now));
+            let p = (1 + elapsed * 98 / total).clamp(1, 99) as u8;
+            if job.fate == Fate::Stuck {
+                p.min(50)
+            } else {
+                p
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct JobView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    status: &'static str,
+    progress: Progress,
+    output_url: Option<&'a str>,
+    error: Option<&'static str>,
+    created_at: &'a str,
+    duration_seconds: f64,
+    billing_status: Option<&'static str>,
+    model: &'static str,
+    output_format: &'static str,
+    webhook_url: Option<&'a str>,
+    webhook_events: &'a [WebhookEvent],
+    video_url: &'a str,
+    bg_type: &'static str,
+    credits: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a Value>,
+}
+
+pub(crate) fn job_view<'a>(
+    job: &'a VideoJob,
+    cfg: &FakeConfig,
+    now: u64,
+    drift: bool,
+) -> JobView<'a> {
+    JobView {
+        id: (!drift).then_some(job.id.as_str()),
+        status: job.status.as_str(),
+        progress: Progress::new(progress(job, cfg, now), drift),
+        output_url: job.output_url.as_deref(),
+        error: job.error,
+        created_at: &job.created_at,
+        duration_seconds: job.duration_seconds,
+        billing_status: job.billing,
+        model: job.model,
+        output_format: job.output_format,
+        webhook_url: job.webhook_url.as_deref(),
+        webhook_events: &job.webhook_events,
+        video_url: &job.video_url,
+        bg_type: job.bg_type,
+        credits: cost(job.model, job.duration_seconds),
+        metadata: job.metadata.as_ref(),
+    }
+}
+
+fn guess_video_mime(filename: &str) -> Option<&'static str> {
+    let ext = filename.rsplit('.').next()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "mp4" | "m4v" => "video/mp4",
+        "mov" | "qt" => "video/quicktime",
+        "webm" => "video/webm",
+        "avi" => "video/x-msvideo",
+        _ => return None,
+    })
+}
+
+fn sanitize_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base
+        .chars()
+        .take(120)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.is_empty() {
+        "upload.mp4".to_string()
+    } else {
+        clean
+    }
+}
+
+/// `POST /v1/uploads` (multipart `file`).
+pub(crate) fn upload(call: &Call, _st: &mut State) -> Reply {
+    let bad = |msg: &str| call.video_error(400, "invalid_request", msg);
+    let parts = call
+        .req
+        .header("content-type")
+        .and_then(multipart::boundary)
+        .ok_or_else(|| "Content-Type must be multipart/form-data with a boundary".to_string())
+        .and_then(|b| multipart::parse(&call.req.body, &b));
+    let parts = match parts {
+        Ok(p) => p,
+        Err(e) => return bad(&format!("Invalid multipart body: {e}")),
+    };
+    let Some(file) = parts.into_iter().find(|p| p.name == "file") else {
+        return bad("Missing file");
+    };
+    let filename = sanitize_filename(file.filename.as_deref().unwrap_or(""));
+    let ct = match file.content_type.as_deref() {
+        Some(ct) if ct != "application/octet-stream" => ct.to_string(),
+        _ => guess_video_mime(&filename).unwrap_or("").to_string(),
+    };
+    if !VIDEO_MIMES.contains(&ct.as_str()) {
+        return bad("Invalid file type");
+    }
+    if file.data.len() as u64 > call.cfg().max_upload_bytes {
+        return bad("File too large");
+    }
+    if file.data.is_empty() {
+        return bad("Empty file");
+    }
+    let video_id = format!("vid_{}", new_ulid());
+    Reply::json(
+        200,
+        &json!({
+            "success": true,
+            "video_id": video_id,
+            "video_url": format!("https://uploads.removebgvideo.test/{video_id}/{filename}"),
+            "filename": filename,
+            "size": file.data.len(),
+        }),
+    )
+}
+
+struct NewJob {
+    video_url: String,
+    model: &'static str,
+    output_format: &'static str,
+    bg_type: &'static str,
+    webhook_url: Option<String>,
+    auto_start: bool,
+    metadata: Option<Value>,
+}
+
+fn parse_new_job(call: &Call) -> Result<NewJob, String> {
+    let m = mime(call.req);
+    if !is_json_mime(&m) {
+        return Err("Content-Type must be application/json".into());
+    }
+    if call.req.body.len() as u64 > call.cfg().max_json_bytes {
+        return Err("Request body too large".into());
+    }
+    let body: Value =
+        serde_json::from_slice(&call.req.body).map_err(|e| format!("Malformed JSON body: {e}"))?;
+    let Value::Object(obj) = body else {
+        return Err("Request body must be a JSON object".into());
+    };
+    let enum_of = |name: &str,
+                   allowed: &[&'static str],
+                   default: &'static str|
+     -> Result<&'static str, String> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::String(s)) => allowed
+                .iter()
+                .copied()
+                .find(|a| a == s)
+                .ok_or_else(|| format!("{name} must be one of: {}", allowed.join(", "))),
+            Some(_) => Err(format!("{name} must be one of: {}", allowed.join(", "))),
+        }
+    };
+    let video_url = match obj.get("video_url") {
+        None | Some(Value::Null) => return Err("video_url is required".into()),
+        Some(Value::String(s)) if is_http_url(s) => s.clone(),
+        Some(_) => return Err("video_url must be an http or https URL".into()),
+    };
+    let models: Vec<&'static str> = MODELS.iter().map(|(m, _)| *m).collect();
+    let model = enum_of("model", &models, "original")?;
+    let output_format = enum_of("output_format", FORMATS, "webm")?;
+    let bg_type = enum_of("bg_type", BG_TYPES, "transparent")?;
+    match obj.get("bg_color") {
+        None | Some(Value::Null) => {
+            if bg_type == "custom" {
+                return Err("bg_color is required when bg_type is custom".into());
+            }
+        }
+        Some(Value::Array(c))
+            if c.len() == 3
+                && c.iter()
+                    .all(|x| x.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f))) => {}
+        Some(_) => return Err("bg_color must be [r, g, b] with values in 0..1".into()),
+    }
+    match obj.get("text_prompt") {
+        None | Some(Value::Null | Value::String(_)) => {}
+        Some(_) => return Err("text_prompt must be a string".into()),
+    }
+    let webhook_url = match obj.get("webhook_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if is_http_url(s) => Some(s.clone()),
+        Some(_) => return Err("webhook_url must be an http or https URL".into()),
+    };
+    let auto_start = match obj.get("auto_start") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err("auto_start must be a boolean".into()),
+    };
+    let metadata = match obj.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => return Err("metadata must be an object".into()),
+    };
+    Ok(NewJob {
+        video_url,
+        model,
+        output_format,
+        bg_type,
+        webhook_url,
+        auto_start,
+        metadata,
+    })
+}
+
+fn duration_of(url: &str, default: f64) -> f64 {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "duration")
+                .and_then(|(_, v)| v.parse::<f64>().ok())
+        })
+        .filter(|d| d.is_finite() && *d >= 0.0 && *d <= 86_400.0)
+        .unwrap_or(default)
+}
+
+fn insufficient(call: &Call, needed: i64, balance: i64) -> Reply {
+    call.video_error(
+        402,
+        "insufficient_credits",
+        &format!("Insufficient credits: this job needs {needed}, the balance is {balance}"),
+    )
+}
+
+/// Takes the credits and starts a run.
+fn start_run(call: &Call, st: &mut State, id: &str) {
+    let Some(job) = st.video_jobs.get_mut(id) else {
+        return;
+    };
+    let c = cost(job.model, job.duration_seconds);
+    let was_failed = job.status == Status::Failed;
+    job.status = Status::Processing;
+    job.started_ms = Some(call.now);
+    job.run += 1;
+    job.charged = c;
+    job.billing = Some("pending");
+    job.error = None;
+    job.output_url = None;
+    let run = job.run;
+    let end = call.now + total_ms(job, call.cfg());
+    let fail = job.fate == Fate::Fail;
+    let stuck = job.fate == Fate::Stuck;
+    let day = job.created_day;
+    let account = job.account;
+    let hook = job.webhook_url.is_some();
+    let acct = &mut st.accounts[account];
+    acct.video_balance -= c;
+    let daily = acct.daily.entry(day).or_default();
+    daily.credits_used += c;
+    if was_failed {
+        daily.failed = daily.failed.saturating_sub(1);
+    }
+    if !stuck {
+        let at = if fail {
+            call.now + (end - call.now) * 2 / 3
+        } else {
+            end
+        };
+        st.push_deadline(at, Deadline::VideoEnd(id.to_string(), run));
+    }
+    if hook {
+        st.webhooks.push_back((id.to_string(), "job.started"));
+    }
+}
+
+/// A run ends: completion (charged) or failure (refunded).
+pub(crate) fn settle_end(core: &FakeCore, st: &mut State, id: &str, run: u32, at: u64) {
+    let Some(job) = st.video_jobs.get_mut(id) else {
+        return;
+    };
+    if job.run != run || job.status != Status::Processing {
+        return;
+    }
+    let account = job.account;
+    let day = job.created_day;
+    let event;
+    let mut refund = 0;
+    let failed = job.fate == Fate::Fail;
+    if failed {
+        job.status = Status::Failed;
+        job.error = Some("processing_failed: the input video could not be processed");
+        if core.faults.has(Fault::NoRefund) {
+            job.billing = Some("charged");
+        } else {
+            job.billing = Some("refunded");
+            refund = job.charged;
+            job.charged = 0;
+        }
+        event = "job.failed";
+    } else {
+        job.status = Status::Completed;
+        job.billing = Some("charged");
+        let expires = at / 1000 + 24 * 3600;
+        job.output_url = Some(format!(
+            "https://results.removebgvideo.test/{id}/output.{}?expires={expires}",
+            job.output_format
+        ));
+        event = "job.completed";
+    }
+    let hook = job.webhook_url.is_some();
+    let acct = &mut st.accounts[account];
+    acct.video_balance += refund;
+    let daily = acct.daily.entry(day).or_default();
+    daily.credits_used -= refund;
+    if failed {
+        daily.failed += 1;
+    } else {
+        daily.completed += 1;
+    }
+    if hook {
+        st.webhooks.push_back((id.to_string(), event));
+    }
+}
+
+/// `POST /v1/jobs`.
+pub(crate) fn create_job(call: &Call, st: &mut State) -> Handled {
+    let new = match parse_new_job(call) {
+        Ok(n) => n,
+        Err(msg) => return call.video_error(400, "invalid_request", &msg).into(),
+    };
+    let account = st.keys[call.key].account;
+    let duration = duration_of(&new.video_url, call.cfg().default_duration_seconds);
+    let c = cost(new.model, duration);
+    if new.auto_start {
+        let balance = st.accounts[account].video_balance;
+        if balance < c && !call.has(Fault::No402) {
+            return insufficient(call, c, balance).into();
+        }
+    }
+    let (fate, slow) = fate_of(&url_path(&new.video_url), call.has(Fault::StuckJobs));
+    let id = format!("job_{}", new_ulid());
+    let day = call.day();
+    st.video_jobs.insert(
+        id.clone(),
+        VideoJob {
+            id: id.clone(),
+            account,
+            video_url: new.video_url,
+            model: new.model,
+            output_format: new.output_format,
+            bg_type: new.bg_type,
+            metadata: new.metadata,
+            webhook_url: new.webhook_url,
+            created_at: rfc3339(call.now),
+            created_day: day,
+            duration_seconds: duration,
+            fate,
+            slow,
+            status: Status::Created,
+            started_ms: None,
+            run: 0,
+            charged: 0,
+            billing: None,
+            output_url: None,
+            error: None,
+            webhook_events: Vec::new(),
+        },
+    );
+    let acct = &mut st.accounts[account];
+    acct.video_jobs.push(id.clone());
+    acct.daily.entry(day).or_default().jobs += 1;
+    let (status, message, charge) = if new.auto_start {
+        start_run(call, st, &id);
+        (
+            "processing",
+            "Job created and processing started",
+            Some(Charge {
+                api: super::core::Api::Video,
+                account,
+                credits: c,
+                day,
+            }),
+        )
+    } else {
+        (
+            "created",
+            "Job created; start it with POST /v1/jobs/{id}/start",
+            None,
+        )
+    };
+    Handled {
+        reply: Reply::json(
+            200,
+            &json!({"success": true, "id": id, "status": status, "message": message}),
+        ),
+        charge,
+    }
+}
+
+fn not_found(call: &Call) -> Reply {
+    call.video_error(404, "not_found", "Job not found")
+}
+
+/// `POST /v1/jobs/{id}/start`.
+pub(crate) fn start_job(call: &Call, st: &mut State, id: &str) -> Reply {
+    let account = st.keys[call.key].account;
+    let Some(job) = st.video_jobs.get(id).filter(|j| j.account == account) else {
+        return not_found(call);
+    };
+    match job.status {
+        Status::Processing | Status::Completed => {
+            return call.video_error(
+                409,
+                "invalid_state",
+                &format!(
+                    "Job is {}; only created or failed jobs can be started",
+                    job.status.as_str()
+                ),
+            );
+        }
+        Status::Created | Status::Failed => {}
+    }
+    let c = cost(job.model, job.duration_seconds);
+    let balance = st.accounts[account].video_balance;
+    if balance < c && !call.has(Fault::No402) {
+        return insufficient(call, c, balance);
+    }
+    start_run(call, st, id);
+    Reply::json(
+        200,
+        &json!({"success": true, "id": id, "status": "processing", "message": "Job started"}),
+    )
+}
+
+/// `GET /v1/jobs/{id}`.
+pub(crate) fn get_job(call: &Call, st: &mut State, id: &str) -> Reply {
+    let account = st.keys[call.key].account;
+    let Some(job) = st.video_jobs.get(id).filter(|j| j.account == account) else {
+        return not_found(call);
+    };
+    Reply::json(
+        200,
+        &job_view(job, call.cfg(), call.now, call.has(Fault::SchemaDrift)),
+    )
+}
+
+/// An integer query parameter in `lo..=hi`, `default` when absent.
+fn int_param(call: &Call, name: &str, default: u64, lo: u64, hi: u64) -> Result<u64, Reply> {
+    match call.req.query_param(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+            _ => Err(call.video_error(
+                400,
+                "invalid_request",
+                &format!("{name} must be an integer between {lo} and {hi}"),
+            )),
+        },
+    }
+}
+
+/// `GET /v1/jobs?limit=&offset=&status=`.
+pub(crate) fn list_jobs(call: &Call, st: &mut State) -> Reply {
+    let limit = match int_param(call, "limit", 20, 1, 100) {
+        Ok(v) => v as usize,
+        Err(r) => return r,
+    };
+    let offset = match int_param(call, "offset", 0, 0, u64::from(u32::MAX)) {
+        Ok(v) => v as usize,
+        Err(r) => return r,
+    };
+    let filter = match call.req.query_param("status") {
+        None => None,
+        Some(s) => match STATUSES.iter().copied().find(|x| *x == s) {
+            Some("pending") => Some("created"),
+            Some(x) => Some(x),
+            None => {
+                return call.video_error(
+                    400,
+                    "invalid_request",
+                    &format!("status must be one of: {}", STATUSES.join(", ")),
+                );
+            }
+        },
+    };
+    let account = st.keys[call.key].account;
+    let drift = call.has(Fault::SchemaDrift);
+    let mut total = 0usize;
+    let mut jobs = Vec::new();
+    for id in st.accounts[account].video_jobs.iter().rev() {
+        let Some(job) = st.video_jobs.get(id) else {
+            continue;
+        };
+        if filter.is_some_and(|f| f != job.status.as_str()) {
+            continue;
+        }
+        if total >= offset && jobs.len() < limit {
+            jobs.push(job_view(job, call.cfg(), call.now, drift));
+        }
+        total += 1;
+    }
+    Reply::json(
+        200,
+        &json!({"jobs": jobs, "total": total, "limit": limit, "offset": offset}),
+    )
+}
+
+/// `GET /v1/usage/summary?days=N`.
+pub(crate) fn usage_summary(call: &Call, st: &mut State) -> Reply {
+    let days = match int_param(call, "days", 7, 1, 90) {
+        Ok(v) => v as i64,
+        Err(r) => return r,
+    };
+    let acct = &st.accounts[st.keys[call.key].account];
+    let today = call.day();
+    let (mut jobs, mut completed, mut failed, mut credits) = (0u64, 0u64, 0u64, 0i64);
+    let mut daily = Vec::new();
+    for day in (today - days + 1)..=today {
+        let d = acct.daily.get(&day).copied().unwrap_or_default();
+        jobs += d.jobs;
+        completed += d.completed;
+        failed += d.failed;
+        credits += d.credits_used;
+        let date = chrono::DateTime::from_timestamp(day * 86_400, 0)
+            .map(|t| t.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        daily.push(
+            json!({"date": date, "jobs": d.jobs, "completed_jobs": d.completed,
+            "credits_used": d.credits_used}),
+        );
+    }
+    Reply::json(
+        200,
+        &json!({"days": days, "total_jobs": jobs, "completed_jobs": completed,
+            "failed_jobs": failed, "credits_used": credits,
+            "credits_remaining": acct.video_balance, "daily": daily}),
+    )
+}
+
+/// `GET /v1/usage/events?limit=N`.
+pub(crate) fn usage_events(call: &Call, st: &mut State) -> Reply {
+    let limit = match int_param(call, "limit", 20, 1, 100) {
+        Ok(v) => v as usize,
+        Err(r) => return r,
+    };
+    let acct = &st.accounts[st.keys[call.key].account];
+    let events: Vec<_> = acct.events.iter().rev().take(limit).collect();
+    Reply::json(200, &json!({"events": events}))
+}
+
+/// `/v1/admin/*` under the `admin-exposed` fault: account data to anyone
+/// with a key.
+pub(crate) fn admin(_call: &Call, st: &mut State) -> Reply {
+    let accounts: Vec<Value> = st
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let keys: Vec<Value> = st
+                .keys
+                .iter()
+                .filter(|k| k.account == i)
+                .map(|k| json!({"key": k.key, "disabled": k.disabled}))
+                .collect();
+            json!({"account": a.name, "credits": a.video_balance, "keys": keys,
+                "jobs": a.video_jobs.len()})
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("admin".into(), Value::Bool(true));
+    body.insert("accounts".into(), Value::Array(accounts));
+    Reply::json(200, &Value::Object(body))
+}
