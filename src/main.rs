@@ -5,7 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::IsTerminal;
+use std::sync::Arc;
+
 use clap::{Args, Parser, Subcommand};
+use golive::engine::summary::{self, Style, check_line};
+use golive::engine::{Progress, RunConfig, Target};
 use golive::fake::{FakeConfig, FakeOptions, Fault};
 
 #[derive(Parser)]
@@ -21,8 +26,58 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run every check of the packs against a target and write the readiness report.
+    Check(CheckArgs),
+    /// Lint packs and scenario files (a pack directory, a scenario file, or a folder of packs).
+    Validate(ValidateArgs),
     /// Run the built-in fake of both APIs until Ctrl-C.
     Fake(FakeArgs),
+}
+
+#[derive(Args)]
+#[command(after_help = "Exit codes: 0 GO, 1 NO-GO, 2 bad input, 3 INCOMPLETE.\n\nLive keys come from the pack's key variables (by default GOLIVE_KEY, GOLIVE_KEY_EMPTY, GOLIVE_KEY_OTHER, GOLIVE_KEY_DISABLED); a check whose key is missing is skipped with the reason.")]
+struct CheckArgs {
+    /// `fake` (the built-in fake, in-process on loopback) or the base URL of a live API.
+    #[arg(long, default_value = "fake")]
+    target: String,
+    /// A pack: an embedded name (removit, removebgvideo) or a directory with pack.yaml (repeatable; default: every embedded pack).
+    #[arg(long = "pack", value_name = "NAME|DIR")]
+    packs: Vec<String>,
+    /// With --target fake: break one promise of the fake on purpose (repeatable).
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<Fault>,
+    /// With --target fake: a YAML/JSON config for the fake (keys, credits, rate limit, timings).
+    #[arg(long, value_name = "FILE")]
+    fake_config: Option<PathBuf>,
+    /// Override a pack input, e.g. --var fail_url=https://… (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// Only run checks whose id contains this text (repeatable).
+    #[arg(long = "only", value_name = "TEXT")]
+    only: Vec<String>,
+    /// Where the report goes.
+    #[arg(long, default_value = "golive-report")]
+    report_dir: PathBuf,
+    /// No progress lines; the summary still prints.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// A pack directory, a scenario file, or a folder of pack directories.
+    #[arg(default_value = "scenarios")]
+    path: PathBuf,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    if k.trim().is_empty() {
+        return Err(format!("`{s}` has no name"));
+    }
+    Ok((k.trim().to_string(), v.to_string()))
 }
 
 #[derive(Args)]
@@ -49,8 +104,137 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Check(args) => run_check(args),
+        Command::Validate(args) => run_validate(args),
         Command::Fake(args) => run_fake(args),
     }
+}
+
+fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+fn run_validate(args: ValidateArgs) -> ExitCode {
+    match golive::pack::validate_path(&args.path) {
+        Ok(lines) => {
+            for l in lines {
+                println!("ok: {l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_check(args: CheckArgs) -> ExitCode {
+    // Resolve everything that can be wrong with the invocation before any traffic.
+    let names = if args.packs.is_empty() {
+        golive::pack::embedded_names()
+    } else {
+        args.packs.clone()
+    };
+    let mut packs = Vec::new();
+    for n in &names {
+        match golive::pack::load(n) {
+            Ok(p) => packs.push(p),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let target = if args.target == "fake" {
+        let config = match &args.fake_config {
+            Some(path) => match FakeConfig::from_file(path) {
+                Ok(c) => c,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return ExitCode::from(2);
+                }
+            },
+            None => FakeConfig::default(),
+        };
+        Target::Fake(FakeOptions {
+            config,
+            faults: args.faults.clone(),
+        })
+    } else {
+        if !args.faults.is_empty() || args.fake_config.is_some() {
+            eprintln!("error: --fault and --fake-config only apply to --target fake");
+            return ExitCode::from(2);
+        }
+        match url::Url::parse(&args.target) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => {
+                eprintln!(
+                    "error: --target must be `fake` or an http(s) URL, not `{}`",
+                    golive::engine::strip_credentials(&args.target)
+                );
+                return ExitCode::from(2);
+            }
+        }
+        Target::Live(args.target.clone())
+    };
+    let quiet = args.quiet;
+    let color = use_color();
+    let progress: golive::engine::ProgressFn = Arc::new(move |p: &Progress| {
+        if quiet {
+            return;
+        }
+        if let Progress::CheckFinished {
+            check,
+            status,
+            summary,
+            ..
+        } = p
+        {
+            eprintln!("{}", check_line(Style { color }, check, *status, summary));
+        }
+    });
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = RunConfig {
+        target,
+        packs,
+        vars: args.vars.into_iter().collect(),
+        env: Arc::new(|name: &str| std::env::var(name).ok()),
+        cancel: Some(cancel_rx),
+        progress: Some(progress),
+        only: args.only,
+    };
+    let report = runtime.block_on(async move {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted: finishing the report (Ctrl-C again to abort)");
+                let _ = cancel_tx.send(true);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+        golive::engine::run(config).await
+    });
+    let written = golive::report::write_json(&report, &args.report_dir);
+    print!("{}", summary::render(&report, Style { color }));
+    match written {
+        Ok(path) => println!("report: {}", path.display()),
+        Err(e) => {
+            eprintln!("error: the report could not be written: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::from(report.verdict.exit_code() as u8)
 }
 
 fn run_fake(args: FakeArgs) -> ExitCode {

@@ -455,7 +455,7 @@ fn skip_all(pack: &Pack, scs: &[&Scenario], why: &str) -> Vec<CheckResult> {
 fn missing_requirements(run: &PackRun, sc: &Scenario) -> Option<String> {
     let mut roles = std::collections::BTreeSet::new();
     let mut names = Vec::new();
-    let mut add_req = |r: &pack::RequestSpec, roles: &mut std::collections::BTreeSet<String>, names: &mut Vec<String>| {
+    let add_req = |r: &pack::RequestSpec, roles: &mut std::collections::BTreeSet<String>, names: &mut Vec<String>| {
         match &r.auth {
             None => {
                 roles.insert("valid".to_string());

@@ -419,7 +419,7 @@ async fn send_with_retry(
 /// Applies an `expect` to one response.
 fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usize, r: &Received) {
     let rid = r.request_id.as_ref().map(|x| run.redactor.redact(x));
-    let mut push = |st: &mut CheckState, level: Level, advice: Option<String>, msg: String, expected: String, actual: String, pointer: Option<String>| {
+    let push = |st: &mut CheckState, level: Level, advice: Option<String>, msg: String, expected: String, actual: String, pointer: Option<String>| {
         let f = st.finding(level, label, msg);
         f.expected = Some(expected);
         f.actual = Some(run.redactor.redact(&actual));
@@ -809,8 +809,9 @@ async fn run_burst(
     }
     let failed = count - responses.len();
     if failed > 0 {
+        let why = last_error(st);
         let f = st.finding(Level::Fail, label, format!("{failed} of {count} burst requests got no answer"));
-        f.actual = Some(last_error(st));
+        f.actual = Some(why);
     }
     let counts = status_counts(&responses);
     if let Some(s) = &expect.status {

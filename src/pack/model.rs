@@ -451,12 +451,13 @@ pub enum StatusItem {
     Class(String),
 }
 
-/// A matcher object, a list of them, or a plain value (equality).
+/// A list of matchers, a matcher object, or a plain value (equality).
+/// (`Many` comes first: serde would read a list into a struct's fields.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum MatchSpec {
-    One(Matcher),
     Many(Vec<Matcher>),
+    One(Matcher),
     Equals(Value),
 }
 
