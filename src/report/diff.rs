@@ -1,0 +1,1 @@
+//! History comparison (work in progress).
