@@ -30,10 +30,11 @@ fn is_transport_header(name: &str) -> bool {
     .any(|h| h.eq_ignore_ascii_case(name.trim()))
 }
 
-/// One shell word made of literal text and `$GOLIVE_KEY` references.
+/// One shell word made of literal text and key variable references.
 enum Piece<'a> {
     Lit(&'a str),
-    Key,
+    /// `$GOLIVE_KEY`, or the variable a placeholder named.
+    Key(&'a str),
 }
 
 /// The curl command line that replays `req` (one line, no trailing newline).
@@ -97,7 +98,8 @@ fn header_word(name: &str, value: &str) -> String {
             Some(scheme) => format!("{name}: {scheme} "),
             None => format!("{name}: "),
         };
-        return word(&[Piece::Lit(&prefix), Piece::Key]);
+        let var = text::key_var_hint(value).unwrap_or(KEY_VAR);
+        return word(&[Piece::Lit(&prefix), Piece::Key(var)]);
     }
     let value = text::one_line(value);
     quote(&format!("{name}: {value}"))
@@ -111,7 +113,7 @@ fn url_word(url: &str) -> String {
         .split(MARK)
         .enumerate()
         .flat_map(|(i, lit)| {
-            let key = (i > 0).then_some(Piece::Key);
+            let key = (i > 0).then_some(Piece::Key(KEY_VAR));
             key.into_iter().chain(Some(Piece::Lit(lit)))
         })
         .collect();
@@ -122,13 +124,13 @@ fn url_word(url: &str) -> String {
 /// literal text is plain, otherwise single-quoted literals spliced with
 /// `"$GOLIVE_KEY"`.
 fn word(pieces: &[Piece]) -> String {
-    let has_key = pieces.iter().any(|p| matches!(p, Piece::Key));
+    let has_key = pieces.iter().any(|p| matches!(p, Piece::Key(_)));
     if !has_key {
         let lit: String = pieces
             .iter()
             .map(|p| match p {
                 Piece::Lit(s) => *s,
-                Piece::Key => "",
+                Piece::Key(_) => "",
             })
             .collect();
         return quote(&lit);
@@ -137,16 +139,16 @@ fn word(pieces: &[Piece]) -> String {
         Piece::Lit(s) => s
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || " -_.:/=?&%,+@".contains(c)),
-        Piece::Key => true,
+        Piece::Key(_) => true,
     });
     if dq_safe {
         let mut s = String::from("\"");
         for p in pieces {
             match p {
                 Piece::Lit(l) => s.push_str(l),
-                Piece::Key => {
+                Piece::Key(var) => {
                     s.push_str("${");
-                    s.push_str(KEY_VAR);
+                    s.push_str(var);
                     s.push('}');
                 }
             }
@@ -159,9 +161,9 @@ fn word(pieces: &[Piece]) -> String {
         match p {
             Piece::Lit("") => {}
             Piece::Lit(l) => s.push_str(&single_quote(l)),
-            Piece::Key => {
+            Piece::Key(var) => {
                 s.push_str("\"${");
-                s.push_str(KEY_VAR);
+                s.push_str(var);
                 s.push_str("}\"");
             }
         }
@@ -302,6 +304,20 @@ mod tests {
         let line = curl_line(&r);
         assert!(!line.contains('\n'));
         assert!(line.contains(r"$'a\n\'b\'\\\x01'"), "{line}");
+    }
+
+    #[test]
+    fn placeholders_name_their_variable() {
+        let r = req(
+            "GET",
+            "https://h/p",
+            &[("Authorization", "Bearer <GOLIVE_KEY_EMPTY>")],
+            None,
+        );
+        assert_eq!(
+            curl_line(&r),
+            "curl -sS -i -H \"Authorization: Bearer ${GOLIVE_KEY_EMPTY}\" https://h/p"
+        );
     }
 
     #[test]

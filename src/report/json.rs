@@ -2,8 +2,14 @@
 //! (the order `model.rs` declares them, which is stable), checks in report
 //! order, a trailing newline. Reading accepts any report whose
 //! `format_version` this build understands.
+//!
+//! The engine redacts every exchange before it enters the model; writing
+//! masks credential headers, key query parameters and URL passwords once more
+//! (idempotent on redacted data), so that no format, this one included, can
+//! carry a key.
 
 use super::model::{REPORT_FORMAT_VERSION, Report};
+use super::text;
 use super::{ReportError, write_file};
 use std::path::Path;
 
@@ -12,29 +18,41 @@ use std::path::Path;
 /// Non-finite durations (which JSON cannot carry) are written as `0`, so the
 /// file always validates and always reads back.
 pub fn to_string(report: &Report) -> Result<String, ReportError> {
-    let mut value = serde_json::to_value(report).map_err(ReportError::Serialize)?;
-    // serde_json turns NaN/∞ into `null`, which would break the schema and
-    // reading back; a duration that was never measured is reported as 0.
-    fix_non_finite(&mut value);
-    let mut s = serde_json::to_string_pretty(&value).map_err(ReportError::Serialize)?;
+    let mut s = serde_json::to_string_pretty(&scrubbed(report)).map_err(ReportError::Serialize)?;
     s.push('\n');
     Ok(s)
 }
 
-fn fix_non_finite(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if v.is_null() && matches!(k.as_str(), "duration_ms" | "at_ms") {
-                    *v = serde_json::Value::from(0);
-                } else {
-                    fix_non_finite(v);
-                }
+/// The report with credentials masked again (see the module docs) and
+/// non-finite times zeroed: serde_json would write them as `null`, which
+/// neither the schema nor reading back accepts.
+fn scrubbed(report: &Report) -> Report {
+    let finite = |v: &mut f64| {
+        if !v.is_finite() {
+            *v = 0.0;
+        }
+    };
+    let mut r = report.clone();
+    finite(&mut r.duration_ms);
+    let headers = |h: &mut Vec<(String, String)>| {
+        for (n, v) in h.iter_mut() {
+            *v = text::shown_header_value(n, v);
+        }
+    };
+    r.target.url = text::shown_url(&r.target.url);
+    for c in &mut r.checks {
+        finite(&mut c.duration_ms);
+        for x in &mut c.evidence {
+            finite(&mut x.at_ms);
+            finite(&mut x.duration_ms);
+            x.request.url = text::shown_url(&x.request.url);
+            headers(&mut x.request.headers);
+            if let Some(resp) = &mut x.response {
+                headers(&mut resp.headers);
             }
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(fix_non_finite),
-        _ => {}
     }
+    r
 }
 
 /// Parses a report; `origin` names the input in errors.
@@ -90,6 +108,15 @@ mod tests {
         let back = from_str(&s, "x").unwrap();
         assert_eq!(back, r);
         assert_eq!(to_string(&back).unwrap(), s);
+    }
+
+    #[test]
+    fn credentials_are_masked_once_more() {
+        let r = odd_report();
+        let s = to_string(&r).unwrap();
+        assert!(!s.contains("sk_live_LEAK"), "{s}");
+        let back = from_str(&s, "x").unwrap();
+        assert_eq!(to_string(&back).unwrap(), s, "masking is idempotent");
     }
 
     #[test]

@@ -41,15 +41,38 @@ pub(crate) fn is_credential_param(name: &str) -> bool {
 pub(crate) const MASK: &str = "[redacted]";
 
 /// The value to show for a header: credential values masked (an
-/// `Authorization` scheme such as `Bearer` is kept), others unchanged.
+/// `Authorization` scheme such as `Bearer` is kept), others unchanged. A value
+/// that is already a placeholder naming a key variable (`$GOLIVE_KEY_EMPTY`,
+/// `<GOLIVE_KEY_OTHER>`) is shown as `$NAME`: it says which key was used
+/// without being one.
 pub(crate) fn shown_header_value(name: &str, value: &str) -> String {
     if !is_credential_header(name) || value.is_empty() {
         return value.to_string();
     }
-    match auth_scheme(value) {
-        Some(scheme) => format!("{scheme} {MASK}"),
+    let shown = match key_var_hint(value) {
+        Some(var) => format!("${var}"),
         None => MASK.to_string(),
+    };
+    match auth_scheme(value) {
+        Some(scheme) => format!("{scheme} {shown}"),
+        None => shown,
     }
+}
+
+/// `GOLIVE_KEY_EMPTY` in `Bearer <GOLIVE_KEY_EMPTY>` or `$GOLIVE_KEY_EMPTY`: a
+/// placeholder naming the environment variable a key came from.
+pub(crate) fn key_var_hint(value: &str) -> Option<&str> {
+    let v = value.trim();
+    let v = match auth_scheme(v) {
+        Some(scheme) => v[scheme.len()..].trim(),
+        None => v,
+    };
+    let var = v.trim_matches(|c: char| "<>[]{}$ ".contains(c));
+    (var.starts_with("GOLIVE_KEY")
+        && var
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+    .then_some(var)
 }
 
 /// `Bearer` in `Bearer abc`: a leading alphabetic word followed by a space.
@@ -62,10 +85,18 @@ pub(crate) fn auth_scheme(value: &str) -> Option<&str> {
     .then_some(scheme)
 }
 
-/// A URL with the values of key-carrying query parameters masked. URLs without
-/// such parameters come back byte for byte.
+/// A URL with any user/password and the values of key-carrying query
+/// parameters masked. Other URLs come back byte for byte.
 pub(crate) fn shown_url(url: &str) -> String {
-    mask_query(url, MASK)
+    let url = mask_query(url, MASK);
+    match url::Url::parse(&url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("redacted");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url,
+    }
 }
 
 /// Replaces the value of every key-carrying query parameter with `with`
@@ -430,6 +461,18 @@ pub(crate) mod tests {
         );
         assert_eq!(shown_header_value("x-api-key", "sk_x"), "[redacted]");
         assert_eq!(shown_header_value("X-Api-Key", ""), "");
+        assert_eq!(
+            shown_header_value("X-Api-Key", "<GOLIVE_KEY_EMPTY>"),
+            "$GOLIVE_KEY_EMPTY"
+        );
+        assert_eq!(
+            shown_header_value("Authorization", "Bearer $GOLIVE_KEY"),
+            "Bearer $GOLIVE_KEY"
+        );
+        assert_eq!(
+            shown_header_value("X-Api-Key", "GOLIVE_KEYsk"),
+            "[redacted]"
+        );
         assert_eq!(
             shown_header_value("Content-Type", "text/plain"),
             "text/plain"
