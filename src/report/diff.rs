@@ -223,18 +223,31 @@ pub fn diff(old: &Report, new: &Report, opts: DiffOptions) -> Diff {
 
     let old_findings = finding_keys(old);
     let new_findings_map = finding_keys(new);
-    let new_findings: Vec<NewFinding> = new_findings_map
-        .iter()
-        .filter(|(k, _)| !old_findings.contains_key(*k))
-        .map(|(_, (c, f))| NewFinding {
-            check: c.id.clone(),
-            level: f.level,
-            step: f.step.clone(),
-            message: f.message.clone(),
-            pointer: f.pointer.clone(),
-            request_id: f.request_id.clone(),
-        })
-        .collect();
+    // In the new report's order.
+    let mut seen = BTreeSet::new();
+    let mut new_findings = Vec::new();
+    for c in &new.checks {
+        for f in &c.findings {
+            let key = (
+                c.id.as_str(),
+                f.step.as_str(),
+                f.level,
+                f.pointer.as_deref(),
+                f.expected.as_deref(),
+            );
+            if old_findings.contains_key(&key) || !seen.insert(key) {
+                continue;
+            }
+            new_findings.push(NewFinding {
+                check: c.id.clone(),
+                level: f.level,
+                step: f.step.clone(),
+                message: f.message.clone(),
+                pointer: f.pointer.clone(),
+                request_id: f.request_id.clone(),
+            });
+        }
+    }
     let resolved_findings = old_findings
         .keys()
         .filter(|k| !new_findings_map.contains_key(*k))

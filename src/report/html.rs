@@ -60,7 +60,7 @@ td.z{color:#c4cbd3}
 .bar{display:flex;height:10px;border-radius:5px;overflow:hidden;min-width:120px;background:var(--line);margin-top:5px}
 .bar i{display:block;background:var(--c)}
 details.check{border:1px solid var(--line);border-left:5px solid var(--c);border-radius:6px;margin:8px 0;background:#fff}
-details.check>summary{padding:8px 12px;cursor:pointer;list-style-position:outside;margin-left:14px}
+details.check>summary{padding:8px 12px;cursor:pointer}
 details.check>summary .t{font-weight:600}
 details.check[open]>summary{border-bottom:1px solid var(--line);background:var(--bg2)}
 .cbody{padding:6px 14px 12px}
@@ -430,59 +430,129 @@ fn outcome_color(class: &str) -> &'static str {
 
 const LEGEND: &str = "<div class=\"legend\">response:<i style=\"background:#2da44e\"></i>2xx<i style=\"background:#0969da\"></i>3xx<i style=\"background:#d4a72c\"></i>4xx<i style=\"background:#cf222e\"></i>5xx<i style=\"background:#6e7781\"></i>no response</div>\n";
 
-fn x_axis(out: &mut String, x0: f64, w: f64, max: f64, y_top: f64, y_axis: f64) {
-    let step = tick_step(max, 6.0);
-    let mut v = 0.0;
-    let mut guard = 0;
-    while v <= max * 1.0001 && guard < 50 {
-        let x = x0 + w * v / max;
-        let _ = write!(
-            out,
-            "<line x1=\"{x:.1}\" y1=\"{y_top:.1}\" x2=\"{x:.1}\" y2=\"{y_axis:.1}\" stroke=\"#eaeef2\"/>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            y_axis + 13.0,
-            text::ms(v)
-        );
-        v += step;
-        guard += 1;
+/// A tick label: `0`, `20 ms`, `1 s`, `2.5 s`.
+fn tick_label(v: f64) -> String {
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    if v == 0.0 {
+        "0".to_string()
+    } else if v < 1000.0 {
+        format!("{} ms", round(v))
+    } else {
+        format!("{} s", round(v / 1000.0))
     }
 }
 
-/// Request latency across the run: one row per check, one dot per answered
-/// request, the median marked.
+fn grid_line(out: &mut String, x: f64, y_top: f64, y_axis: f64, label: Option<&str>) {
+    let _ = write!(
+        out,
+        "<line x1=\"{x:.1}\" y1=\"{y_top:.1}\" x2=\"{x:.1}\" y2=\"{y_axis:.1}\" stroke=\"{}\"/>",
+        if label.is_some() {
+            "#d8dee4"
+        } else {
+            "#eef1f4"
+        }
+    );
+    if let Some(l) = label {
+        let _ = write!(
+            out,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            y_axis + 13.0,
+            esc(l)
+        );
+    }
+}
+
+/// A linear time axis from 0 to `max` (a multiple of its tick step).
+fn x_axis(out: &mut String, x0: f64, w: f64, max: f64, y_top: f64, y_axis: f64) {
+    let step = tick_step(max, 6.0);
+    let n = ((max / step).round() as usize).min(50);
+    for k in 0..=n {
+        let v = k as f64 * step;
+        grid_line(out, x0 + w * v / max, y_top, y_axis, Some(&tick_label(v)));
+    }
+}
+
+/// A logarithmic latency scale over whole decades, `lo` to `hi` ms.
+struct LogScale {
+    x0: f64,
+    w: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl LogScale {
+    fn over(values: impl Iterator<Item = f64>, x0: f64, w: f64) -> LogScale {
+        let (mut min, mut max) = (f64::INFINITY, 0.0f64);
+        for v in values.filter(|v| v.is_finite() && *v > 0.0) {
+            min = min.min(v);
+            max = max.max(v);
+        }
+        let lo = if min.is_finite() {
+            10f64.powf(min.log10().floor()).clamp(0.1, 1.0)
+        } else {
+            1.0
+        };
+        let hi = if max > 0.0 {
+            10f64.powf(max.log10().ceil()).max(lo * 100.0)
+        } else {
+            lo * 100.0
+        };
+        LogScale { x0, w, lo, hi }
+    }
+    fn x(&self, v: f64) -> f64 {
+        let v = finite(v).max(self.lo).min(self.hi);
+        self.x0 + self.w * (v / self.lo).log10() / (self.hi / self.lo).log10()
+    }
+    fn axis(&self, out: &mut String, y_top: f64, y_axis: f64) {
+        let mut decade = self.lo;
+        while decade <= self.hi * 1.0001 {
+            grid_line(
+                out,
+                self.x(decade),
+                y_top,
+                y_axis,
+                Some(&tick_label(decade)),
+            );
+            for m in [2.0, 5.0] {
+                if decade * m < self.hi {
+                    grid_line(out, self.x(decade * m), y_top, y_axis, None);
+                }
+            }
+            decade *= 10.0;
+        }
+    }
+}
+
+/// Request latency across the run: one row per check, one dot per request
+/// (grey for no response), the median of answered requests marked. A log
+/// scale, so 5 ms and 5 s requests both read.
 fn latency_chart(out: &mut String, r: &Report) {
-    let rows: Vec<(usize, &CheckResult, Vec<&Exchange>)> = r
+    let rows: Vec<(usize, &CheckResult)> = r
         .checks
         .iter()
         .enumerate()
-        .map(|(i, c)| (i, c, c.evidence.iter().collect::<Vec<_>>()))
-        .filter(|(_, _, xs)| !xs.is_empty())
+        .filter(|(_, c)| !c.evidence.is_empty())
         .collect();
     if rows.is_empty() {
         return;
     }
-    let max = rows
-        .iter()
-        .flat_map(|(_, _, xs)| xs.iter().map(|x| finite(x.duration_ms)))
-        .fold(0.0, f64::max);
-    let max = if max > 0.0 {
-        let step = tick_step(max, 6.0);
-        (max / step).ceil() * step
-    } else {
-        1.0
-    };
     let (label_w, width, row_h, top) = (300.0, 1000.0, 18.0, 6.0);
-    let plot_w = width - label_w - 20.0;
+    let scale = LogScale::over(
+        rows.iter()
+            .flat_map(|(_, c)| c.evidence.iter().map(|x| x.duration_ms)),
+        label_w,
+        width - label_w - 20.0,
+    );
     let height = top + rows.len() as f64 * row_h + 22.0;
     out.push_str("<h2 id=\"latency\">Request latency</h2>\n");
     let _ = writeln!(
         out,
-        "<p class=\"muted\">Each dot is one request of the check (time to response); the black bar is the check's median.</p>\n\
+        "<p class=\"muted\">Each dot is one request of the check (time to response, log scale); the black bar is the median of its answered requests.</p>\n\
          <svg viewBox=\"0 0 {width} {height:.0}\" width=\"{width}\" role=\"img\" aria-label=\"request latency per check\">"
     );
     let axis_y = top + rows.len() as f64 * row_h + 2.0;
-    x_axis(out, label_w, plot_w, max, top, axis_y);
-    for (k, (i, c, xs)) in rows.iter().enumerate() {
+    scale.axis(out, top, axis_y);
+    for (k, (i, c)) in rows.iter().enumerate() {
         let y = top + k as f64 * row_h + row_h / 2.0;
         if k % 2 == 0 {
             let _ = write!(
@@ -499,27 +569,32 @@ fn latency_chart(out: &mut String, r: &Report) {
             y + 4.0,
             esc(&text::clip(&c.id, 44))
         );
-        let mut durs: Vec<f64> = xs.iter().map(|x| finite(x.duration_ms)).collect();
-        for x in xs {
-            let cx = label_w + plot_w * finite(x.duration_ms) / max;
-            let cls = outcome_class(x);
+        for x in &c.evidence {
             let _ = write!(
                 out,
-                "<circle cx=\"{cx:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{}\" fill-opacity=\".75\"><title>{}</title></circle>",
-                outcome_color(cls),
+                "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{}\" fill-opacity=\".75\"><title>{}</title></circle>",
+                scale.x(x.duration_ms),
+                outcome_color(outcome_class(x)),
                 esc(&format!("{}: {}", x.step, text::exchange_line(x)))
             );
         }
-        durs.sort_by(f64::total_cmp);
-        let med = durs[durs.len() / 2];
-        let mx = label_w + plot_w * med / max;
-        let _ = write!(
-            out,
-            "<line x1=\"{mx:.1}\" y1=\"{:.1}\" x2=\"{mx:.1}\" y2=\"{:.1}\" stroke=\"#1f2328\" stroke-width=\"2\"><title>median {}</title></line>",
-            y - 7.0,
-            y + 7.0,
-            text::ms(med)
-        );
+        let mut answered: Vec<f64> = c
+            .evidence
+            .iter()
+            .filter(|x| x.response.is_some())
+            .map(|x| finite(x.duration_ms))
+            .collect();
+        answered.sort_by(f64::total_cmp);
+        if let Some(&med) = answered.get(answered.len() / 2) {
+            let mx = scale.x(med);
+            let _ = write!(
+                out,
+                "<line x1=\"{mx:.1}\" y1=\"{:.1}\" x2=\"{mx:.1}\" y2=\"{:.1}\" stroke=\"#1f2328\" stroke-width=\"2\"><title>median {}</title></line>",
+                y - 7.0,
+                y + 7.0,
+                text::ms(med)
+            );
+        }
     }
     out.push_str("</svg>\n");
     out.push_str(LEGEND);
@@ -627,7 +702,7 @@ fn checks(out: &mut String, r: &Report) {
 }
 
 fn check_block(out: &mut String, i: usize, c: &CheckResult) {
-    let open = if matches!(c.status, Status::Fail | Status::Error) {
+    let open = if matches!(c.status, Status::Fail | Status::Error | Status::Warn) {
         " open"
     } else {
         ""
@@ -892,5 +967,21 @@ mod tests {
         assert_eq!(tick_step(7.0, 6.0), 2.0);
         assert_eq!(tick_step(0.0, 6.0), 1.0);
         assert_eq!(tick_step(f64::NAN, 6.0), 1.0);
+        assert_eq!(tick_label(0.0), "0");
+        assert_eq!(tick_label(20.0), "20 ms");
+        assert_eq!(tick_label(0.30000000000000004), "0.3 ms");
+        assert_eq!(tick_label(2500.0), "2.5 s");
+    }
+
+    #[test]
+    fn log_scale_spans_whole_decades() {
+        let s = LogScale::over([4.2, 30_000.0, f64::NAN, 0.0].into_iter(), 0.0, 500.0);
+        assert_eq!((s.lo, s.hi), (1.0, 100_000.0));
+        assert_eq!(s.x(1.0), 0.0);
+        assert_eq!(s.x(100_000.0), 500.0);
+        assert_eq!(s.x(1000.0), 300.0);
+        assert_eq!(s.x(f64::NAN), 0.0);
+        let empty = LogScale::over(std::iter::empty(), 0.0, 100.0);
+        assert_eq!((empty.lo, empty.hi), (1.0, 100.0));
     }
 }

@@ -115,15 +115,15 @@ fn render_with_limit(report: &Report, limit: usize) -> String {
     let budget = limit.saturating_sub(out.len() + tail.len() + footer.len() + 200);
     let mut details = String::new();
     let mut left_out = 0usize;
-    for (title, checks) in [
-        ("❌ Blocking failures", &blockers),
-        ("💥 Errors (the check could not finish)", &errors),
-        ("⚠️ Risks (advisory failures and warnings)", &risks),
+    for (title, note, checks) in [
+        ("❌ Blocking failures", "", &blockers),
+        ("💥 Errors", " — the check could not finish", &errors),
+        ("⚠️ Risks", " — advisory failures and warnings", &risks),
     ] {
         if checks.is_empty() {
             continue;
         }
-        let mut section = format!("### {title} ({})\n\n", checks.len());
+        let mut section = format!("### {title} ({}){note}\n\n", checks.len());
         let mut shown = 0;
         for c in checks.iter() {
             let block = check_detail(c);
@@ -324,7 +324,10 @@ fn check_detail(c: &CheckResult) -> String {
         .last()
         .filter(|_| curled.is_empty() && c.status != Status::Warn);
     if let Some(x) = last {
-        let _ = writeln!(s, "\nLast exchange: {}", md_code(&text::exchange_line(x)));
+        if !s.ends_with("\n\n") {
+            s.push('\n');
+        }
+        let _ = writeln!(s, "Last exchange: {}", md_code(&text::exchange_line(x)));
         if let Some(id) = &x.request_id {
             let _ = writeln!(s, "(request id {})", md_code(id));
         }
