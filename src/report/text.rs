@@ -183,12 +183,23 @@ pub(crate) fn xml(s: &str) -> String {
     out
 }
 
-/// Like [`xml`] but for element text: newlines and tabs stay literal.
+/// Like [`xml`] but for element text: only `&`, `<` and `>` are escaped
+/// (quotes read better raw), newlines and tabs stay literal, and carriage
+/// returns are dropped (XML parsers would normalise them anyway).
 pub(crate) fn xml_text(s: &str) -> String {
-    xml(s)
-        .replace("&#10;", "\n")
-        .replace("&#9;", "\t")
-        .replace("&#13;", "")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => {}
+            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
+            c if is_bad_control(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// C0 controls other than tab, newline and carriage return, plus DEL and C1.
@@ -500,7 +511,7 @@ pub(crate) mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert_eq!(xml("a\u{1}b\nc"), "a\u{FFFD}b&#10;c");
-        assert_eq!(xml_text("a\nb<"), "a\nb&lt;");
+        assert_eq!(xml_text("a\nb<'\"\r\u{1}"), "a\nb&lt;'\"\u{FFFD}");
         assert_eq!(md("a|b*c\nd<e>"), "a\\|b\\*c d&lt;e&gt;");
         assert_eq!(md_code("a`b"), "``a`b``");
         assert_eq!(md_code("`x"), "`` `x ``");

@@ -1131,3 +1131,127 @@ fn write_all_writes_the_samples_and_they_read_back() {
         assert_eq!(har["log"]["entries"].as_array().unwrap().len(), n);
     }
 }
+
+/// The parts of the HAR 1.2 spec (http://www.softwareishard.com/blog/har-12-spec/)
+/// that viewers rely on: required fields and their types.
+const HAR_1_2_SCHEMA: &str = r##"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "required": ["log"],
+  "properties": {
+    "log": {
+      "type": "object",
+      "required": ["version", "creator", "entries"],
+      "properties": {
+        "version": { "const": "1.2" },
+        "creator": { "type": "object", "required": ["name", "version"] },
+        "pages": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": ["startedDateTime", "id", "title", "pageTimings"],
+            "properties": { "startedDateTime": { "$ref": "#/$defs/time" } }
+          }
+        },
+        "entries": { "type": "array", "items": { "$ref": "#/$defs/entry" } }
+      }
+    }
+  },
+  "$defs": {
+    "time": { "type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$" },
+    "nv": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": ["name", "value"],
+        "properties": { "name": { "type": "string" }, "value": { "type": "string" } }
+      }
+    },
+    "entry": {
+      "type": "object",
+      "required": ["startedDateTime", "time", "request", "response", "cache", "timings"],
+      "properties": {
+        "pageref": { "type": "string" },
+        "startedDateTime": { "$ref": "#/$defs/time" },
+        "time": { "type": "number", "minimum": 0 },
+        "request": {
+          "type": "object",
+          "required": ["method", "url", "httpVersion", "cookies", "headers", "queryString", "headersSize", "bodySize"],
+          "properties": {
+            "headers": { "$ref": "#/$defs/nv" },
+            "queryString": { "$ref": "#/$defs/nv" },
+            "postData": { "type": "object", "required": ["mimeType", "text"] },
+            "headersSize": { "type": "integer" },
+            "bodySize": { "type": "integer" }
+          }
+        },
+        "response": {
+          "type": "object",
+          "required": ["status", "statusText", "httpVersion", "cookies", "headers", "content", "redirectURL", "headersSize", "bodySize"],
+          "properties": {
+            "status": { "type": "integer" },
+            "headers": { "$ref": "#/$defs/nv" },
+            "content": {
+              "type": "object",
+              "required": ["size", "mimeType"],
+              "properties": { "size": { "type": "integer" }, "mimeType": { "type": "string" } }
+            },
+            "headersSize": { "type": "integer" },
+            "bodySize": { "type": "integer" }
+          }
+        },
+        "cache": { "type": "object" },
+        "timings": {
+          "type": "object",
+          "required": ["send", "wait", "receive"],
+          "properties": {
+            "send": { "type": "number", "minimum": -1 },
+            "wait": { "type": "number", "minimum": -1 },
+            "receive": { "type": "number", "minimum": -1 }
+          }
+        }
+      }
+    }
+  }
+}"##;
+
+#[test]
+fn har_follows_the_1_2_spec() {
+    let schema: serde_json::Value = serde_json::from_str(HAR_1_2_SCHEMA).unwrap();
+    let v = jsonschema::draft202012::new(&schema).unwrap();
+    let r = nogo_report();
+    let har = har::to_value(&r);
+    let errors = schema_errors(&v, &har);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let entries = har["log"]["entries"].as_array().unwrap();
+    // Every page an entry refers to exists.
+    let pages: Vec<&str> = har["log"]["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    for e in entries {
+        assert!(pages.contains(&e["pageref"].as_str().unwrap()));
+    }
+    // Entries in run order; the truncated body says so; the transport error
+    // is an entry with status 0.
+    let times: Vec<&str> = entries
+        .iter()
+        .map(|e| e["startedDateTime"].as_str().unwrap())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted);
+    assert!(entries.iter().any(|e| {
+        e["response"]["content"]["comment"]
+            .as_str()
+            .is_some_and(|c| c.contains("truncated"))
+    }));
+    assert!(entries.iter().any(|e| {
+        e["response"]["status"] == 0
+            && e["_error"]
+                .as_str()
+                .is_some_and(|c| c.contains("connection reset"))
+    }));
+}
