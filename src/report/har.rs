@@ -19,7 +19,9 @@ pub fn to_value(report: &Report) -> Value {
         .unwrap_or_default();
     let at = |ms: f64| {
         let ms = if ms.is_finite() { ms.max(0.0) } else { 0.0 };
-        let t = start + chrono::Duration::microseconds((ms * 1000.0) as i64);
+        let t = start
+            .checked_add_signed(chrono::Duration::microseconds((ms * 1000.0) as i64))
+            .unwrap_or(start);
         t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     };
     let mut pages = Vec::new();

@@ -492,8 +492,9 @@ impl LogScale {
         } else {
             1.0
         };
+        // Capped at 10⁹ ms (11 days): beyond that nothing is a latency.
         let hi = if max > 0.0 {
-            10f64.powf(max.log10().ceil()).max(lo * 100.0)
+            10f64.powf(max.log10().ceil().min(9.0)).max(lo * 100.0)
         } else {
             lo * 100.0
         };
@@ -505,7 +506,10 @@ impl LogScale {
     }
     fn axis(&self, out: &mut String, y_top: f64, y_axis: f64) {
         let mut decade = self.lo;
-        while decade <= self.hi * 1.0001 {
+        for _ in 0..12 {
+            if decade > self.hi * 1.0001 {
+                break;
+            }
             grid_line(
                 out,
                 self.x(decade),

@@ -464,6 +464,41 @@ pub(crate) mod tests {
         r
     }
 
+    /// Every renderer survives extreme numbers and odd strings.
+    #[test]
+    fn extreme_values_render_everywhere() {
+        let mut r = odd_report();
+        let mut x = r.checks[0].evidence[0].clone();
+        for (at, dur) in [
+            (1e300, f64::MAX),
+            (f64::MAX, 1e-300),
+            (f64::NEG_INFINITY, f64::NAN),
+        ] {
+            x.at_ms = at;
+            x.duration_ms = dur;
+            r.checks[0].evidence.push(x.clone());
+        }
+        r.checks[0].evidence[1].response = Some(ResponseRecord {
+            status: u16::MAX,
+            headers: vec![("".into(), "".into())],
+            body: Some(BodyRecord {
+                size: usize::MAX,
+                sha256: String::new(),
+                content_type: None,
+                text: Some(String::new()),
+                truncated: true,
+            }),
+        });
+        r.duration_ms = f64::MAX;
+        r.started_at = "not a date".into();
+        for f in crate::report::Format::ALL {
+            assert!(!f.render(&r).unwrap().is_empty());
+        }
+        crate::report::har::to_string(&r).unwrap();
+        let d = crate::report::diff::diff(&r, &empty_report(), Default::default());
+        crate::report::diff::render_text(&d);
+    }
+
     #[test]
     fn credential_headers_are_masked_keeping_the_scheme() {
         assert_eq!(
