@@ -433,6 +433,105 @@ pub fn render_text(d: &Diff) -> String {
     s
 }
 
+/// The diff as Markdown, for a nightly job's summary or a PR comment.
+pub fn render_md(d: &Diff) -> String {
+    use text::{md, md_code};
+    let mut s = format!(
+        "### Since the baseline: {} → {}\n\n<sub>baseline {} · this run {}</sub>\n\n",
+        d.before_verdict,
+        d.after_verdict,
+        md(&d.before_started_at),
+        md(&d.after_started_at)
+    );
+    if d.is_empty() {
+        s.push_str("No change.\n");
+        return s;
+    }
+    for (title, list) in [
+        ("❌ Newly failing", &d.newly_failing),
+        ("✅ Newly passing", &d.newly_passing),
+        ("🔀 Other status changes", &d.other_changes),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "**{title} ({})**\n", list.len());
+        for c in list {
+            let _ = writeln!(
+                s,
+                "- {} ({} {}): {} → **{}** — {}",
+                md_code(&c.id),
+                c.severity.as_str(),
+                c.family.as_str(),
+                status_name(c.before),
+                c.after.as_str(),
+                md(&text::clip(&c.summary, 160))
+            );
+        }
+        s.push('\n');
+    }
+    if !d.new_findings.is_empty() {
+        let _ = writeln!(s, "**New findings ({})**\n", d.new_findings.len());
+        for f in &d.new_findings {
+            let level = match f.level {
+                FindingLevel::Fail => "fail",
+                FindingLevel::Warn => "warn",
+            };
+            let at = f
+                .pointer
+                .as_deref()
+                .map(|p| format!(" at {}", md_code(p)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "- {level}: {} step {}{at}: {}",
+                md_code(&f.check),
+                md_code(&f.step),
+                md(&text::clip(&f.message, 200))
+            );
+        }
+        s.push('\n');
+    }
+    if d.resolved_findings > 0 {
+        let _ = writeln!(
+            s,
+            "{} finding(s) of the baseline are gone.\n",
+            d.resolved_findings
+        );
+    }
+    for (title, list) in [
+        ("🐢 Latency regressions", &d.latency_regressions),
+        ("🐇 Latency improvements", &d.latency_improvements),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "**{title}** (median per step, beyond ±{:.0}% and {})\n\n| check | step | before | after | change |\n|---|---|--:|--:|--:|",
+            d.options_tolerance * 100.0,
+            text::ms(d.options_floor_ms)
+        );
+        for l in list {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                md_code(&l.check),
+                md_code(&l.step),
+                text::ms(l.before_ms),
+                text::ms(l.after_ms),
+                pct(l.change)
+            );
+        }
+        s.push('\n');
+    }
+    if !d.removed_checks.is_empty() {
+        let ids: Vec<String> = d.removed_checks.iter().map(|c| md_code(c)).collect();
+        let _ = writeln!(s, "Checks no longer run: {}\n", ids.join(", "));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,6 +544,7 @@ mod tests {
         assert!(d.is_empty(), "{d:?}");
         assert!(!d.has_regressions());
         assert!(render_text(&d).ends_with("No change.\n"));
+        assert!(render_md(&d).ends_with("No change.\n"));
     }
 
     #[test]

@@ -686,6 +686,7 @@ fn snapshots_nogo() {
 fn snapshot_diff_nogo_against_go_baseline() {
     let d = diff::diff(&go_report(), &nogo_report(), DiffOptions::default());
     snapshot("report_diff.txt", &diff::render_text(&d));
+    snapshot("report_diff.md", &diff::render_md(&d));
 }
 
 fn schema_validator() -> jsonschema::Validator {
