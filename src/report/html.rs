@@ -1,7 +1,8 @@
 //! `report.html`: one self-contained file. CSS and charts (inline SVG) are
 //! inline, nothing is fetched, and the few lines of inline JS (open every
-//! `<details>` before printing, expand/collapse buttons) are optional: without
-//! JS the page reads the same, failing checks are already open.
+//! `<details>` of checks that did not pass, with their exchanges, before
+//! printing; expand/collapse buttons) are optional: without JS the page reads
+//! the same, failing checks are already open.
 //!
 //! Top to bottom: the verdict banner (verdict, reason, run metadata, totals),
 //! "what needs attention" (blocking failures, errors, risks, skips, each
@@ -98,7 +99,8 @@ document.documentElement.classList.add('js');
 (function(){
  var all=function(open){document.querySelectorAll('details').forEach(function(d){d.open=open;});};
  var saved=[];
- window.addEventListener('beforeprint',function(){saved=[];document.querySelectorAll('details').forEach(function(d){saved.push(d.open);d.open=true;});});
+ var sel='details.check:not(.s-pass), details.check:not(.s-pass) details.x';
+ window.addEventListener('beforeprint',function(){saved=[];document.querySelectorAll('details').forEach(function(d){saved.push(d.open);if(d.matches(sel))d.open=true;});});
  window.addEventListener('afterprint',function(){document.querySelectorAll('details').forEach(function(d,i){if(i<saved.length)d.open=saved[i];});});
  document.addEventListener('click',function(e){var b=e.target.closest&&e.target.closest('[data-all]');if(b){all(b.getAttribute('data-all')==='open');}});
 })();
