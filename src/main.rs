@@ -12,6 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use golive::engine::summary::{self, Style, check_line};
 use golive::engine::{Progress, RunConfig, Target};
 use golive::fake::{FakeConfig, FakeOptions, Fault};
+use golive::report::Format;
+use golive::report::diff::{self, DiffOptions};
 
 #[derive(Parser)]
 #[command(
@@ -30,12 +32,16 @@ enum Command {
     Check(CheckArgs),
     /// Lint packs and scenario files (a pack directory, a scenario file, or a folder of packs).
     Validate(ValidateArgs),
+    /// Compare two reports (what regressed), or re-render a stored report.
+    Report(ReportArgs),
     /// Run the built-in fake of both APIs until Ctrl-C.
     Fake(FakeArgs),
 }
 
 #[derive(Args)]
-#[command(after_help = "Exit codes: 0 GO, 1 NO-GO, 2 bad input, 3 INCOMPLETE.\n\nLive keys come from the pack's key variables (by default GOLIVE_KEY, GOLIVE_KEY_EMPTY, GOLIVE_KEY_OTHER, GOLIVE_KEY_DISABLED); a check whose key is missing is skipped with the reason.")]
+#[command(
+    after_help = "Exit codes: 0 GO, 1 NO-GO, 2 bad input, 3 INCOMPLETE.\n\nLive keys come from the pack's key variables (by default GOLIVE_KEY, GOLIVE_KEY_EMPTY, GOLIVE_KEY_OTHER, GOLIVE_KEY_DISABLED); a check whose key is missing is skipped with the reason."
+)]
 struct CheckArgs {
     /// `fake` (the built-in fake, in-process on loopback) or the base URL of a live API.
     #[arg(long, default_value = "fake")]
@@ -55,12 +61,55 @@ struct CheckArgs {
     /// Only run checks whose id contains this text (repeatable).
     #[arg(long = "only", value_name = "TEXT")]
     only: Vec<String>,
-    /// Where the report goes.
-    #[arg(long, default_value = "golive-report")]
-    report_dir: PathBuf,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// A previous report.json (e.g. the last green run): print what changed since.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
     /// No progress lines; the summary still prints.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct OutputArgs {
+    /// Where the report goes.
+    #[arg(long, default_value = "golive-report")]
+    report_dir: PathBuf,
+    /// Report formats: a comma list of md, html, json, junit (or `all`).
+    #[arg(long, default_value = "all", value_parser = parse_formats)]
+    format: FormatList,
+    /// Also write every exchange as a HAR 1.2 file (opens in browsers and proxies).
+    #[arg(long, value_name = "FILE")]
+    har: Option<PathBuf>,
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "With two files, prints what changed from OLD to NEW (exit 1 when something regressed). With one file, re-renders it into --report-dir in --format."
+)]
+struct ReportArgs {
+    /// A report.json (OLD when NEW is given).
+    file: PathBuf,
+    /// A newer report.json to compare with FILE.
+    new: Option<PathBuf>,
+    /// Compare FILE against this older report.
+    #[arg(long, value_name = "FILE", conflicts_with = "new")]
+    baseline: Option<PathBuf>,
+    /// Latency change (as a fraction, 0.25 = 25 %) beyond which a check's latency is reported.
+    #[arg(long, default_value_t = 0.25)]
+    latency_tolerance: f64,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+#[derive(Clone)]
+struct FormatList(Vec<Format>);
+
+fn parse_formats(s: &str) -> Result<FormatList, String> {
+    Format::parse_list(s)
+        .map(FormatList)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Args)]
@@ -106,6 +155,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => run_check(args),
         Command::Validate(args) => run_validate(args),
+        Command::Report(args) => run_report(args),
         Command::Fake(args) => run_fake(args),
     }
 }
@@ -197,7 +247,10 @@ fn run_check(args: CheckArgs) -> ExitCode {
         }
     });
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the runtime: {err}");
@@ -225,16 +278,83 @@ fn run_check(args: CheckArgs) -> ExitCode {
         });
         golive::engine::run(config).await
     });
-    let written = golive::report::write_json(&report, &args.report_dir);
     print!("{}", summary::render(&report, Style { color }));
-    match written {
-        Ok(path) => println!("report: {}", path.display()),
-        Err(e) => {
-            eprintln!("error: the report could not be written: {e}");
-            return ExitCode::from(2);
+    if let Err(code) = write_outputs(&report, &args.out) {
+        return code;
+    }
+    if let Some(base) = &args.baseline {
+        match golive::report::json::read(base) {
+            Ok(old) => print!(
+                "\n{}",
+                diff::render_text(&diff::diff(&old, &report, DiffOptions::default()))
+            ),
+            Err(e) => eprintln!("warning: baseline not compared: {e}"),
         }
     }
     ExitCode::from(report.verdict.exit_code() as u8)
+}
+
+/// Writes the report files (and the CI job summary when `$GITHUB_STEP_SUMMARY` is set).
+fn write_outputs(report: &golive::report::Report, out: &OutputArgs) -> Result<(), ExitCode> {
+    match golive::report::write_all(report, &out.report_dir, &out.format.0, out.har.as_deref()) {
+        Ok(paths) => {
+            for p in paths {
+                println!("wrote {}", p.display());
+            }
+        }
+        Err(e) => {
+            eprintln!("error: the report could not be written: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    if let Some(path) = golive::report::md::step_summary_path() {
+        if let Err(e) = golive::report::md::append_step_summary(report, &path) {
+            eprintln!("warning: job summary not written: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn run_report(args: ReportArgs) -> ExitCode {
+    let read = |p: &PathBuf| {
+        golive::report::json::read(p).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })
+    };
+    let opts = DiffOptions {
+        latency_tolerance: args.latency_tolerance,
+        ..DiffOptions::default()
+    };
+    let (old, new) = match (&args.new, &args.baseline) {
+        (Some(n), _) => match (read(&args.file), read(n)) {
+            (Ok(o), Ok(n)) => (Some(o), n),
+            (Err(c), _) | (_, Err(c)) => return c,
+        },
+        (None, Some(b)) => match (read(b), read(&args.file)) {
+            (Ok(o), Ok(n)) => (Some(o), n),
+            (Err(c), _) | (_, Err(c)) => return c,
+        },
+        (None, None) => match read(&args.file) {
+            Ok(n) => (None, n),
+            Err(c) => return c,
+        },
+    };
+    match old {
+        Some(old) => {
+            let d = diff::diff(&old, &new, opts);
+            print!("{}", diff::render_text(&d));
+            if d.has_regressions() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        None => match write_outputs(&new, &args.out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(c) => c,
+        },
+    }
 }
 
 fn run_fake(args: FakeArgs) -> ExitCode {

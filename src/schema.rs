@@ -165,7 +165,10 @@ impl SchemaSet {
     }
 }
 
-fn collect_embedded(dir: &Dir<'static>, docs: &mut HashMap<String, Value>) -> Result<(), SchemaError> {
+fn collect_embedded(
+    dir: &Dir<'static>,
+    docs: &mut HashMap<String, Value>,
+) -> Result<(), SchemaError> {
     for f in dir.files() {
         let path = f.path().to_string_lossy().replace('\\', "/");
         if !path.ends_with(".json") || path.starts_with("examples/") {
@@ -183,12 +186,19 @@ fn collect_embedded(dir: &Dir<'static>, docs: &mut HashMap<String, Value>) -> Re
     Ok(())
 }
 
-fn collect_dir(root: &Path, dir: &Path, docs: &mut HashMap<String, Value>) -> Result<(), SchemaError> {
+fn collect_dir(
+    root: &Path,
+    dir: &Path,
+    docs: &mut HashMap<String, Value>,
+) -> Result<(), SchemaError> {
     let io = |e| SchemaError::Io {
         path: dir.to_path_buf(),
         source: e,
     };
-    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
     entries.sort_by_key(|e| e.path());
     for e in entries {
         let p = e.path();

@@ -80,10 +80,18 @@ pub fn judge_pool(run: &PackRun, sc: &Scenario, pool: &[Seen], st: &mut CheckSta
         } else {
             None
         };
-        let times = if n > 1 { format!(" ({n} responses)") } else { String::new() };
+        let times = if n > 1 {
+            format!(" ({n} responses)")
+        } else {
+            String::new()
+        };
         st.findings.push(Finding {
             level: p.level,
-            step: format!("{} {}", s.exchange.request.method, path_of(&s.exchange.request.url)),
+            step: format!(
+                "{} {}",
+                s.exchange.request.method,
+                path_of(&s.exchange.request.url)
+            ),
             message: format!("{}{times}", p.message),
             expected: p.expected,
             actual: p.actual,
@@ -108,13 +116,23 @@ fn short(s: &str) -> String {
     if t.chars().count() > 120 {
         out.push('…');
     }
-    if out.is_empty() { "(empty body)".into() } else { out }
+    if out.is_empty() {
+        "(empty body)".into()
+    } else {
+        out
+    }
 }
 
 fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
     let r = &s.received;
     let pack = &run.pack.file;
-    let ep_label = s.endpoint.clone().unwrap_or_else(|| format!("{} {}", s.exchange.request.method, path_of(&s.exchange.request.url)));
+    let ep_label = s.endpoint.clone().unwrap_or_else(|| {
+        format!(
+            "{} {}",
+            s.exchange.request.method,
+            path_of(&s.exchange.request.url)
+        )
+    });
     let status = r.status.to_string();
     let is_error = r.status >= 400;
     let endpoint = s.endpoint.as_ref().and_then(|e| pack.endpoints.get(e));
@@ -125,9 +143,17 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
                 out.push(Problem {
                     level: FindingLevel::Fail,
                     key: format!("undocumented {ep_label} {status}"),
-                    message: format!("`{ep_label}` answered {status}, a status its contract does not list"),
-                    expected: Some(format!("one of {}", e.responses.keys().cloned().collect::<Vec<_>>().join(", "))),
-                    actual: Some(format!("{status} {}", short(&String::from_utf8_lossy(&r.body)))),
+                    message: format!(
+                        "`{ep_label}` answered {status}, a status its contract does not list"
+                    ),
+                    expected: Some(format!(
+                        "one of {}",
+                        e.responses.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                    actual: Some(format!(
+                        "{status} {}",
+                        short(&String::from_utf8_lossy(&r.body))
+                    )),
                     pointer: None,
                     advice: None,
                 });
@@ -138,7 +164,10 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
     };
     if is_error {
         let ct = r.content_type().unwrap_or("");
-        if !ct.to_ascii_lowercase().starts_with(&pack.errors.content_type.to_ascii_lowercase()) {
+        if !ct
+            .to_ascii_lowercase()
+            .starts_with(&pack.errors.content_type.to_ascii_lowercase())
+        {
             out.push(Problem {
                 level: FindingLevel::Fail,
                 key: format!("content-type {ep_label} {status} {ct}"),
@@ -166,11 +195,18 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
     match run.pack.schemas.validate(&file, body) {
         Ok(violations) => {
             for v in violations {
-                let ptr = if v.pointer.is_empty() { "/".to_string() } else { v.pointer.clone() };
+                let ptr = if v.pointer.is_empty() {
+                    "/".to_string()
+                } else {
+                    v.pointer.clone()
+                };
                 out.push(Problem {
                     level: FindingLevel::Fail,
                     key: format!("schema {ep_label} {status} {} {}", v.pointer, v.schema_path),
-                    message: format!("{status} from `{ep_label}` breaks {file} at {ptr}: {}", v.message),
+                    message: format!(
+                        "{status} from `{ep_label}` breaks {file} at {ptr}: {}",
+                        v.message
+                    ),
                     expected: Some(format!("{file} ({})", v.schema_path)),
                     actual: Some(short(&v.message)),
                     pointer: Some(v.pointer),
@@ -190,11 +226,26 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
     }
 }
 
-fn request_id_problems(run: &PackRun, s: &Seen, level: Level, advice: Option<&str>, out: &mut Vec<Problem>) {
+fn request_id_problems(
+    run: &PackRun,
+    s: &Seen,
+    level: Level,
+    advice: Option<&str>,
+    out: &mut Vec<Problem>,
+) {
     let r = &s.received;
     let cfg = &run.pack.file.request_id;
-    let ep_label = s.endpoint.clone().unwrap_or_else(|| format!("{} {}", s.exchange.request.method, path_of(&s.exchange.request.url)));
-    let header = r.header(&cfg.header).map(str::trim).filter(|h| !h.is_empty());
+    let ep_label = s.endpoint.clone().unwrap_or_else(|| {
+        format!(
+            "{} {}",
+            s.exchange.request.method,
+            path_of(&s.exchange.request.url)
+        )
+    });
+    let header = r
+        .header(&cfg.header)
+        .map(str::trim)
+        .filter(|h| !h.is_empty());
     if header.is_none() {
         out.push(Problem {
             level: match level {
@@ -202,7 +253,10 @@ fn request_id_problems(run: &PackRun, s: &Seen, level: Level, advice: Option<&st
                 Level::Warn => FindingLevel::Warn,
             },
             key: format!("no-header {ep_label} {}", r.status),
-            message: format!("{} from `{ep_label}` carries no {} header", r.status, cfg.header),
+            message: format!(
+                "{} from `{ep_label}` carries no {} header",
+                r.status, cfg.header
+            ),
             expected: Some(format!("a {} header", cfg.header)),
             actual: Some("absent".into()),
             pointer: None,
@@ -211,21 +265,34 @@ fn request_id_problems(run: &PackRun, s: &Seen, level: Level, advice: Option<&st
     }
     if r.status >= 400 {
         if let Some(ptr) = &cfg.error_pointer {
-            let in_body = r.json.as_ref().and_then(|j| j.pointer(ptr)).and_then(|v| v.as_str());
+            let in_body = r
+                .json
+                .as_ref()
+                .and_then(|j| j.pointer(ptr))
+                .and_then(|v| v.as_str());
             match (in_body, header) {
                 (None, _) => out.push(Problem {
                     level: FindingLevel::Fail,
                     key: format!("no-body-id {ep_label} {}", r.status),
-                    message: format!("error {} from `{ep_label}` does not carry its request id at {ptr}", r.status),
+                    message: format!(
+                        "error {} from `{ep_label}` does not carry its request id at {ptr}",
+                        r.status
+                    ),
                     expected: Some(format!("a request id at {ptr}")),
                     actual: Some(short(&String::from_utf8_lossy(&r.body))),
                     pointer: Some(ptr.clone()),
-                    advice: Some("support needs the request id from the error body to trace a failed call".into()),
+                    advice: Some(
+                        "support needs the request id from the error body to trace a failed call"
+                            .into(),
+                    ),
                 }),
                 (Some(b), Some(h)) if b != h => out.push(Problem {
                     level: FindingLevel::Fail,
                     key: format!("id-mismatch {ep_label} {}", r.status),
-                    message: format!("error {} from `{ep_label}`: body request id differs from the {} header", r.status, cfg.header),
+                    message: format!(
+                        "error {} from `{ep_label}`: body request id differs from the {} header",
+                        r.status, cfg.header
+                    ),
                     expected: Some(h.to_string()),
                     actual: Some(b.to_string()),
                     pointer: Some(ptr.clone()),

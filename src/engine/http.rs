@@ -172,7 +172,12 @@ pub async fn send(
         let headers: Vec<(String, String)> = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).to_string()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).to_string(),
+                )
+            })
             .collect();
         let body = resp.bytes().await?;
         Ok::<_, reqwest::Error>((status, headers, body))
@@ -204,7 +209,11 @@ pub async fn send(
                         .iter()
                         .map(|(k, v)| (k.clone(), redactor.redact(v)))
                         .collect(),
-                    body: Some(body_record(&received.body, received.content_type(), redactor)),
+                    body: Some(body_record(
+                        &received.body,
+                        received.content_type(),
+                        redactor,
+                    )),
                 }),
                 error: None,
                 request_id: received.request_id.as_ref().map(|r| redactor.redact(r)),
@@ -230,7 +239,10 @@ pub async fn send(
 /// A transport error in words (without the URL's query, which may hold a key).
 fn describe_error(e: &reqwest::Error, timeout: Duration) -> String {
     let kind = if e.is_timeout() {
-        format!("no answer within {:.1} s (timed out)", timeout.as_secs_f64())
+        format!(
+            "no answer within {:.1} s (timed out)",
+            timeout.as_secs_f64()
+        )
     } else if e.is_connect() {
         "could not connect".to_string()
     } else if e.is_body() || e.is_decode() {
@@ -277,10 +289,20 @@ impl RequestIdSource {
 }
 
 /// Builds a multipart/form-data body by hand, so it can be recorded and repeated.
-pub fn multipart_body(boundary: &str, fields: &[(String, String)], files: &[(String, String, String, Vec<u8>)]) -> Vec<u8> {
+pub fn multipart_body(
+    boundary: &str,
+    fields: &[(String, String)],
+    files: &[(String, String, String, Vec<u8>)],
+) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, value) in fields {
-        out.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n", quote(name)).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n",
+                quote(name)
+            )
+            .as_bytes(),
+        );
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
@@ -327,8 +349,14 @@ mod tests {
 
     #[test]
     fn redaction_replaces_every_occurrence_longest_first() {
-        let r = Redactor::new(vec![Secret::new("sk_abc", "GOLIVE_KEY"), Secret::new("sk_abcdef", "GOLIVE_KEY_OTHER")]);
-        assert_eq!(r.redact("x sk_abcdef y sk_abc"), "x $GOLIVE_KEY_OTHER y $GOLIVE_KEY");
+        let r = Redactor::new(vec![
+            Secret::new("sk_abc", "GOLIVE_KEY"),
+            Secret::new("sk_abcdef", "GOLIVE_KEY_OTHER"),
+        ]);
+        assert_eq!(
+            r.redact("x sk_abcdef y sk_abc"),
+            "x $GOLIVE_KEY_OTHER y $GOLIVE_KEY"
+        );
         assert!(r.holds_secret("Bearer sk_abc"));
         assert!(!format!("{:?}", Secret::new("sk_abc", "GOLIVE_KEY")).contains("sk_abc"));
     }

@@ -17,7 +17,8 @@ use tokio::sync::watch;
 use crate::fake::{FakeApi, FakeOptions};
 use crate::pack::{self, AuthSpec, Pack, Scenario, Step, template};
 use crate::report::{
-    CheckResult, Finding, FindingLevel, PackInfo, Report, ScenarioDigest, Status, TargetInfo, Totals, Verdict,
+    CheckResult, Finding, FindingLevel, PackInfo, Report, ScenarioDigest, Status, TargetInfo,
+    Totals, Verdict,
 };
 pub use http::{Redactor, Secret};
 use steps::CheckState;
@@ -34,9 +35,22 @@ pub enum Target {
 /// Something that happened during a run, for progress display.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    PackStarted { pack: String, checks: usize },
-    CheckStarted { pack: String, check: String, index: usize, of: usize },
-    CheckFinished { pack: String, check: String, status: Status, summary: String },
+    PackStarted {
+        pack: String,
+        checks: usize,
+    },
+    CheckStarted {
+        pack: String,
+        check: String,
+        index: usize,
+        of: usize,
+    },
+    CheckFinished {
+        pack: String,
+        check: String,
+        status: Status,
+        summary: String,
+    },
 }
 
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
@@ -124,7 +138,9 @@ pub async fn run(cfg: RunConfig) -> Report {
     for pack in cfg.packs.clone() {
         let cfg = cfg.clone();
         let run_id = run_id.clone();
-        handles.push(tokio::spawn(async move { run_pack(&cfg, pack, run_start, run_id).await }));
+        handles.push(tokio::spawn(async move {
+            run_pack(&cfg, pack, run_start, run_id).await
+        }));
     }
     let mut checks = Vec::new();
     let mut interrupted: Option<String> = None;
@@ -208,7 +224,12 @@ fn result_for(pack: &Pack, sc: &Scenario, status: Status, summary: String) -> Ch
 }
 
 /// Runs one pack; returns its checks and, if the run was cut short, why.
-async fn run_pack(cfg: &RunConfig, pack: Pack, run_start: Instant, run_id: String) -> (Vec<CheckResult>, Option<String>) {
+async fn run_pack(
+    cfg: &RunConfig,
+    pack: Pack,
+    run_start: Instant,
+    run_id: String,
+) -> (Vec<CheckResult>, Option<String>) {
     let progress = |p: Progress| {
         if let Some(f) = &cfg.progress {
             f(&p)
@@ -217,7 +238,13 @@ async fn run_pack(cfg: &RunConfig, pack: Pack, run_start: Instant, run_id: Strin
     let selected: Vec<&Scenario> = pack
         .scenarios
         .iter()
-        .filter(|s| cfg.only.is_empty() || cfg.only.iter().any(|o| format!("{}.{}", pack.file.name, s.spec.id).contains(o.as_str())))
+        .filter(|s| {
+            cfg.only.is_empty()
+                || cfg
+                    .only
+                    .iter()
+                    .any(|o| format!("{}.{}", pack.file.name, s.spec.id).contains(o.as_str()))
+        })
         .collect();
     progress(Progress::PackStarted {
         pack: pack.file.name.clone(),
@@ -253,7 +280,7 @@ async fn run_pack(cfg: &RunConfig, pack: Pack, run_start: Instant, run_id: Strin
             u.trim_end_matches('/').to_string()
         }
     };
-    let inputs = pack::inputs_with(&pack.file, &cfg.vars);
+    let inputs = pack::inputs_with(&pack.file, matches!(cfg.target, Target::Fake(_)), &cfg.vars);
     let http_timeout = inputs
         .get("http_timeout")
         .map(template::display)
@@ -331,7 +358,10 @@ async fn run_pack(cfg: &RunConfig, pack: Pack, run_start: Instant, run_id: Strin
                 return (skip_all(&pack, &selected, &why), Some(why));
             }
             Some(Err(e)) => {
-                let why = format!("target unreachable: {}", e.trim_start_matches("step 1 `preflight`: "));
+                let why = format!(
+                    "target unreachable: {}",
+                    e.trim_start_matches("step 1 `preflight`: ")
+                );
                 let mut out = error_all(&pack, &selected, &why);
                 if let Some(first) = out.first_mut() {
                     first.evidence = st.evidence;
@@ -343,7 +373,11 @@ async fn run_pack(cfg: &RunConfig, pack: Pack, run_start: Instant, run_id: Strin
     }
 
     // Pack-wide checks (schema, request ids) run last, over everything else.
-    let mut order: Vec<&Scenario> = selected.iter().copied().filter(|s| !is_collector(s)).collect();
+    let mut order: Vec<&Scenario> = selected
+        .iter()
+        .copied()
+        .filter(|s| !is_collector(s))
+        .collect();
     order.extend(selected.iter().copied().filter(|s| is_collector(s)));
     let n = order.len();
     let mut results: Vec<CheckResult> = Vec::new();
@@ -352,8 +386,15 @@ async fn run_pack(cfg: &RunConfig, pack: Pack, run_start: Instant, run_id: Strin
     for (i, sc) in order.iter().enumerate() {
         let id = format!("{}.{}", pack.file.name, sc.spec.id);
         if interrupted.is_some() || cancelled(&cfg.cancel) {
-            let why = interrupted.get_or_insert_with(|| "interrupted (Ctrl-C)".to_string()).clone();
-            results.push(result_for(&pack, sc, Status::Skip, format!("not run: {why}")));
+            let why = interrupted
+                .get_or_insert_with(|| "interrupted (Ctrl-C)".to_string())
+                .clone();
+            results.push(result_for(
+                &pack,
+                sc,
+                Status::Skip,
+                format!("not run: {why}"),
+            ));
             continue;
         }
         progress(Progress::CheckStarted {
@@ -425,11 +466,23 @@ fn is_collector(sc: &Scenario) -> bool {
 
 /// Sets status and summary from the findings (and an error, if any).
 fn settle(res: &mut CheckResult, error: Option<String>) {
-    let fails: Vec<&Finding> = res.findings.iter().filter(|f| f.level == FindingLevel::Fail).collect();
-    let warns: Vec<&Finding> = res.findings.iter().filter(|f| f.level == FindingLevel::Warn).collect();
+    let fails: Vec<&Finding> = res
+        .findings
+        .iter()
+        .filter(|f| f.level == FindingLevel::Fail)
+        .collect();
+    let warns: Vec<&Finding> = res
+        .findings
+        .iter()
+        .filter(|f| f.level == FindingLevel::Warn)
+        .collect();
     let first = |v: &[&Finding]| {
         let f = v[0];
-        let more = if v.len() > 1 { format!(" (+{} more)", v.len() - 1) } else { String::new() };
+        let more = if v.len() > 1 {
+            format!(" (+{} more)", v.len() - 1)
+        } else {
+            String::new()
+        };
         format!("{}: {}{more}", f.step, f.message)
     };
     (res.status, res.summary) = if !fails.is_empty() {
@@ -444,18 +497,24 @@ fn settle(res: &mut CheckResult, error: Option<String>) {
 }
 
 fn error_all(pack: &Pack, scs: &[&Scenario], why: &str) -> Vec<CheckResult> {
-    scs.iter().map(|s| result_for(pack, s, Status::Error, why.to_string())).collect()
+    scs.iter()
+        .map(|s| result_for(pack, s, Status::Error, why.to_string()))
+        .collect()
 }
 
 fn skip_all(pack: &Pack, scs: &[&Scenario], why: &str) -> Vec<CheckResult> {
-    scs.iter().map(|s| result_for(pack, s, Status::Skip, format!("not run: {why}"))).collect()
+    scs.iter()
+        .map(|s| result_for(pack, s, Status::Skip, format!("not run: {why}")))
+        .collect()
 }
 
 /// Why a check cannot run here (a key role or an input it needs is missing).
 fn missing_requirements(run: &PackRun, sc: &Scenario) -> Option<String> {
     let mut roles = std::collections::BTreeSet::new();
     let mut names = Vec::new();
-    let add_req = |r: &pack::RequestSpec, roles: &mut std::collections::BTreeSet<String>, names: &mut Vec<String>| {
+    let add_req = |r: &pack::RequestSpec,
+                   roles: &mut std::collections::BTreeSet<String>,
+                   names: &mut Vec<String>| {
         match &r.auth {
             None => {
                 roles.insert("valid".to_string());
@@ -470,7 +529,12 @@ fn missing_requirements(run: &PackRun, sc: &Scenario) -> Option<String> {
         if let Some(j) = &r.json {
             template::names_in_value(j, names);
         }
-        for v in r.params.values().chain(r.query.values()).chain(r.headers.values()) {
+        for v in r
+            .params
+            .values()
+            .chain(r.query.values())
+            .chain(r.headers.values())
+        {
             names.extend(template::names(v));
         }
         if let Some(p) = &r.path {
@@ -483,9 +547,13 @@ fn missing_requirements(run: &PackRun, sc: &Scenario) -> Option<String> {
         }
     };
     for s in &sc.spec.steps {
-        for r in [s.request.as_ref(), s.poll.as_ref().map(|p| &p.request), s.burst.as_ref().map(|b| &b.request)]
-            .into_iter()
-            .flatten()
+        for r in [
+            s.request.as_ref(),
+            s.poll.as_ref().map(|p| &p.request),
+            s.burst.as_ref().map(|b| &b.request),
+        ]
+        .into_iter()
+        .flatten()
         {
             add_req(r, &mut roles, &mut names);
         }

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::http::{self, Outcome, Prepared, Received};
 use super::PackRun;
+use super::http::{self, Outcome, Prepared, Received};
 use crate::pack::expr;
 use crate::pack::template::{self, parse_duration};
 use crate::pack::{
-    AuthSpec, Expect, Level, MatchSpec, Matcher, NumSpec, OnDeadline, RequestSpec, Scenario, Step, StatusSpec,
-    status_item_matches, step_label,
+    AuthSpec, Expect, Level, MatchSpec, Matcher, NumSpec, OnDeadline, RequestSpec, Scenario,
+    StatusSpec, Step, status_item_matches, step_label,
 };
 use crate::report::{Exchange, Finding, FindingLevel};
 
@@ -100,7 +100,11 @@ pub async fn run_steps(run: &PackRun, sc: &Scenario, st: &mut CheckState) -> Res
         if let Some(w) = &step.when {
             let e = expr::parse(w).map_err(|e| format!("{label}: when: {e}"))?;
             let v = e
-                .eval(&Lookup { run, st, extra: &[] })
+                .eval(&Lookup {
+                    run,
+                    st,
+                    extra: &[],
+                })
                 .map_err(|e| format!("{label}: when: {e}"))?;
             if !expr::truthy(&v) {
                 continue;
@@ -111,7 +115,12 @@ pub async fn run_steps(run: &PackRun, sc: &Scenario, st: &mut CheckState) -> Res
     Ok(())
 }
 
-async fn run_step(run: &PackRun, step: &Step, label: &str, st: &mut CheckState) -> Result<(), String> {
+async fn run_step(
+    run: &PackRun,
+    step: &Step,
+    label: &str,
+    st: &mut CheckState,
+) -> Result<(), String> {
     let expect = step.expect.clone().unwrap_or_default();
     if let Some(spec) = &step.request {
         if let Some(set) = &step.for_each {
@@ -125,7 +134,8 @@ async fn run_step(run: &PackRun, step: &Step, label: &str, st: &mut CheckState) 
                 .collect();
             for id in ids {
                 let extra = [("endpoint", Value::String(id.clone()))];
-                let p = prepare(run, spec, st, &extra, None).map_err(|e| format!("{label}: {e}"))?;
+                let p =
+                    prepare(run, spec, st, &extra, None).map_err(|e| format!("{label}: {e}"))?;
                 let sub = format!("{label} [{id}]");
                 if let Some((idx, r)) = send_with_retry(run, &p, &sub, st, step, &expect).await {
                     judge(run, &expect, &sub, st, idx, &r);
@@ -158,11 +168,29 @@ async fn run_step(run: &PackRun, step: &Step, label: &str, st: &mut CheckState) 
         return Ok(());
     }
     if let Some(w) = &step.wait {
-        let text = template::render(w, &Lookup { run, st, extra: &[] }).map_err(|e| format!("{label}: {e}"))?;
+        let text = template::render(
+            w,
+            &Lookup {
+                run,
+                st,
+                extra: &[],
+            },
+        )
+        .map_err(|e| format!("{label}: {e}"))?;
         let d = parse_duration(&text).map_err(|e| format!("{label}: wait: {e}"))?;
         if d > WAIT_CAP {
-            st.finding(Level::Fail, label, format!("asked to wait {:.0} s, longer than golive's cap of {} s", d.as_secs_f64(), WAIT_CAP.as_secs()))
-                .advice = Some("a Retry-After this long makes the API unusable for interactive clients".into());
+            st.finding(
+                Level::Fail,
+                label,
+                format!(
+                    "asked to wait {:.0} s, longer than golive's cap of {} s",
+                    d.as_secs_f64(),
+                    WAIT_CAP.as_secs()
+                ),
+            )
+            .advice = Some(
+                "a Retry-After this long makes the API unusable for interactive clients".into(),
+            );
         }
         tokio::time::sleep(d.min(WAIT_CAP)).await;
         return Ok(());
@@ -170,12 +198,18 @@ async fn run_step(run: &PackRun, step: &Step, label: &str, st: &mut CheckState) 
     if let Some(asserts) = &step.assert {
         for a in asserts {
             let e = expr::parse(&a.expr).map_err(|e| format!("{label}: {e}"))?;
-            let look = Lookup { run, st, extra: &[] };
+            let look = Lookup {
+                run,
+                st,
+                extra: &[],
+            };
             let ok = match e.eval(&look) {
                 Ok(v) => expr::truthy(&v),
                 Err(err) => {
-                    let msg = template::render(&a.message, &look).unwrap_or_else(|_| a.message.clone());
-                    let f = st.finding(a.level, label, format!("{msg} (could not evaluate: {err})"));
+                    let msg =
+                        template::render(&a.message, &look).unwrap_or_else(|_| a.message.clone());
+                    let f =
+                        st.finding(a.level, label, format!("{msg} (could not evaluate: {err})"));
                     f.expected = Some(a.expr.clone());
                     continue;
                 }
@@ -284,7 +318,11 @@ fn prepare(
     };
     if let Some(k) = key_value {
         if in_query {
-            let qp = pack.auth.query_param.clone().unwrap_or_else(|| "api_key".into());
+            let qp = pack
+                .auth
+                .query_param
+                .clone()
+                .unwrap_or_else(|| "api_key".into());
             query.push((qp, k));
         } else {
             let sname = scheme.unwrap_or_else(|| pack.auth.default.clone());
@@ -300,12 +338,22 @@ fn prepare(
         headers.push((k.clone(), template::render(v, &look)?));
     }
     let mut body = None;
-    let has_ct = |h: &[(String, String)]| h.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    let has_ct = |h: &[(String, String)]| {
+        h.iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    };
     if let Some(j) = &spec.json {
         let v = template::render_value(j, &look)?;
-        body = Some(Bytes::from(serde_json::to_vec(&v).map_err(|e| e.to_string())?));
+        body = Some(Bytes::from(
+            serde_json::to_vec(&v).map_err(|e| e.to_string())?,
+        ));
         if !has_ct(&headers) {
-            headers.push(("Content-Type".into(), spec.content_type.clone().unwrap_or_else(|| "application/json".into())));
+            headers.push((
+                "Content-Type".into(),
+                spec.content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/json".into()),
+            ));
         }
     } else if let Some(mp) = &spec.multipart {
         let boundary = format!("golive-{}", st.uuid.replace('-', ""));
@@ -320,11 +368,21 @@ fn prepare(
                 (None, Some(n)) => http::generated_file(&f.content_type, n),
                 (None, None) => vec![],
             };
-            files.push((f.name.clone(), template::render(&f.filename, &look)?, f.content_type.clone(), data));
+            files.push((
+                f.name.clone(),
+                template::render(&f.filename, &look)?,
+                f.content_type.clone(),
+                data,
+            ));
         }
-        body = Some(Bytes::from(http::multipart_body(&boundary, &fields, &files)));
+        body = Some(Bytes::from(http::multipart_body(
+            &boundary, &fields, &files,
+        )));
         if !has_ct(&headers) {
-            headers.push(("Content-Type".into(), format!("multipart/form-data; boundary={boundary}")));
+            headers.push((
+                "Content-Type".into(),
+                format!("multipart/form-data; boundary={boundary}"),
+            ));
         }
     } else if let Some(b) = &spec.body {
         body = Some(Bytes::from(template::render(b, &look)?.into_bytes()));
@@ -349,7 +407,8 @@ fn prepare(
         url.push_str(&q);
     }
     Ok(Prepared {
-        method: reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("bad method `{method}`"))?,
+        method: reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("bad method `{method}`"))?,
         url,
         headers,
         body,
@@ -380,7 +439,15 @@ async fn send_with_retry(
 ) -> Option<(usize, Received)> {
     let mut attempt = 0;
     loop {
-        let (ex, out) = http::send(&run.client, p, label, run.run_start, &run.redactor, &run.request_id).await;
+        let (ex, out) = http::send(
+            &run.client,
+            p,
+            label,
+            run.run_start,
+            &run.redactor,
+            &run.request_id,
+        )
+        .await;
         match out {
             Outcome::Response(r) => {
                 let retryable = matches!(r.status, 429 | 502 | 503 | 504)
@@ -419,7 +486,13 @@ async fn send_with_retry(
 /// Applies an `expect` to one response.
 fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usize, r: &Received) {
     let rid = r.request_id.as_ref().map(|x| run.redactor.redact(x));
-    let push = |st: &mut CheckState, level: Level, advice: Option<String>, msg: String, expected: String, actual: String, pointer: Option<String>| {
+    let push = |st: &mut CheckState,
+                level: Level,
+                advice: Option<String>,
+                msg: String,
+                expected: String,
+                actual: String,
+                pointer: Option<String>| {
         let f = st.finding(level, label, msg);
         f.expected = Some(expected);
         f.actual = Some(run.redactor.redact(&actual));
@@ -446,8 +519,19 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
         let actual = r.header(name).map(|v| Value::String(v.to_string()));
         for (m, fail) in eval_matchers(run, st, spec, actual.as_ref()) {
             let level = m.level.unwrap_or(ex.level);
-            let what = m.message.clone().unwrap_or_else(|| format!("header {name}"));
-            push(st, level, m.advice.clone().or(ex.advice.clone()), format!("{what}: {}", fail.0), fail.0, fail.1, None);
+            let what = m
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("header {name}"));
+            push(
+                st,
+                level,
+                m.advice.clone().or(ex.advice.clone()),
+                format!("{what}: {}", fail.0),
+                fail.0,
+                fail.1,
+                None,
+            );
         }
     }
     if !ex.json.is_empty() {
@@ -467,21 +551,40 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
                     for (m, fail) in eval_matchers(run, st, spec, actual.as_ref()) {
                         let level = m.level.unwrap_or(ex.level);
                         let what = m.message.clone().unwrap_or_else(|| format!("body {ptr}"));
-                        push(st, level, m.advice.clone().or(ex.advice.clone()), format!("{what}: {}", fail.0), fail.0, fail.1, Some(ptr.clone()));
+                        push(
+                            st,
+                            level,
+                            m.advice.clone().or(ex.advice.clone()),
+                            format!("{what}: {}", fail.0),
+                            fail.0,
+                            fail.1,
+                            Some(ptr.clone()),
+                        );
                     }
                 }
             }
         }
     }
     if let Some(w) = &ex.within {
-        let look = Lookup { run, st, extra: &[] };
-        if let Ok(d) = template::render(w, &look).map_err(|e| e.to_string()).and_then(|t| parse_duration(&t)) {
+        let look = Lookup {
+            run,
+            st,
+            extra: &[],
+        };
+        if let Ok(d) = template::render(w, &look)
+            .map_err(|e| e.to_string())
+            .and_then(|t| parse_duration(&t))
+        {
             if r.duration > d {
                 push(
                     st,
                     ex.level,
                     ex.advice.clone(),
-                    format!("answered in {:.0} ms, over the {:.0} ms SLA", r.duration.as_secs_f64() * 1000.0, d.as_secs_f64() * 1000.0),
+                    format!(
+                        "answered in {:.0} ms, over the {:.0} ms SLA",
+                        r.duration.as_secs_f64() * 1000.0,
+                        d.as_secs_f64() * 1000.0
+                    ),
                     format!("≤ {:.0} ms", d.as_secs_f64() * 1000.0),
                     format!("{:.0} ms", r.duration.as_secs_f64() * 1000.0),
                     None,
@@ -505,7 +608,12 @@ fn short_body(r: &Received) -> String {
 }
 
 /// Returns the failed matchers with (expected, actual) text.
-fn eval_matchers<'m>(run: &PackRun, st: &CheckState, spec: &'m MatchSpec, actual: Option<&Value>) -> Vec<(std::borrow::Cow<'m, Matcher>, (String, String))> {
+fn eval_matchers<'m>(
+    run: &PackRun,
+    st: &CheckState,
+    spec: &'m MatchSpec,
+    actual: Option<&Value>,
+) -> Vec<(std::borrow::Cow<'m, Matcher>, (String, String))> {
     let list: Vec<std::borrow::Cow<'m, Matcher>> = match spec {
         MatchSpec::One(m) => vec![std::borrow::Cow::Borrowed(m)],
         MatchSpec::Many(ms) => ms.iter().map(std::borrow::Cow::Borrowed).collect(),
@@ -514,7 +622,11 @@ fn eval_matchers<'m>(run: &PackRun, st: &CheckState, spec: &'m MatchSpec, actual
             ..Matcher::default()
         })],
     };
-    let look = Lookup { run, st, extra: &[] };
+    let look = Lookup {
+        run,
+        st,
+        extra: &[],
+    };
     let show = |v: Option<&Value>| match v {
         None => "absent".to_string(),
         Some(Value::String(s)) => format!("\"{s}\""),
@@ -537,7 +649,15 @@ fn check_matcher(m: &Matcher, actual: Option<&Value>, look: &Lookup) -> Option<S
         }
     }
     let Some(a) = actual else {
-        let needs_value = m.eq.is_some() || m.one_of.is_some() || m.gte.is_some() || m.lte.is_some() || m.gt.is_some() || m.lt.is_some() || m.prefix.is_some() || m.contains.is_some() || m.type_.is_some();
+        let needs_value = m.eq.is_some()
+            || m.one_of.is_some()
+            || m.gte.is_some()
+            || m.lte.is_some()
+            || m.gt.is_some()
+            || m.lt.is_some()
+            || m.prefix.is_some()
+            || m.contains.is_some()
+            || m.type_.is_some();
         if needs_value && !m.optional {
             return Some(describe_matcher(m, look));
         }
@@ -560,8 +680,13 @@ fn check_matcher(m: &Matcher, actual: Option<&Value>, look: &Lookup) -> Option<S
         }
     }
     let n = expr::as_number(a);
-    let bound = |b: Option<f64>, ok: fn(f64, f64) -> bool| b.is_some_and(|b| !n.is_some_and(|x| ok(x, b)));
-    if bound(m.gte, |x, b| x >= b) || bound(m.lte, |x, b| x <= b) || bound(m.gt, |x, b| x > b) || bound(m.lt, |x, b| x < b) {
+    let bound =
+        |b: Option<f64>, ok: fn(f64, f64) -> bool| b.is_some_and(|b| !n.is_some_and(|x| ok(x, b)));
+    if bound(m.gte, |x, b| x >= b)
+        || bound(m.lte, |x, b| x <= b)
+        || bound(m.gt, |x, b| x > b)
+        || bound(m.lt, |x, b| x < b)
+    {
         return Some(describe_matcher(m, look));
     }
     if let Some(p) = &m.prefix {
@@ -602,7 +727,11 @@ fn describe_matcher(m: &Matcher, look: &Lookup) -> String {
     };
     let mut parts = vec![];
     if let Some(p) = m.present {
-        parts.push(if p { "present".to_string() } else { "absent".to_string() });
+        parts.push(if p {
+            "present".to_string()
+        } else {
+            "absent".to_string()
+        });
     }
     if let Some(e) = &m.eq {
         parts.push(render(e));
@@ -611,7 +740,10 @@ fn describe_matcher(m: &Matcher, look: &Lookup) -> String {
         parts.push(format!("not {}", render(e)));
     }
     if let Some(l) = &m.one_of {
-        parts.push(format!("one of {}", l.iter().map(render).collect::<Vec<_>>().join(", ")));
+        parts.push(format!(
+            "one of {}",
+            l.iter().map(render).collect::<Vec<_>>().join(", ")
+        ));
     }
     for (op, b) in [("≥", m.gte), ("≤", m.lte), (">", m.gt), ("<", m.lt)] {
         if let Some(b) = b {
@@ -625,7 +757,14 @@ fn describe_matcher(m: &Matcher, look: &Lookup) -> String {
         parts.push(format!("containing \"{c}\""));
     }
     if let Some(t) = &m.type_ {
-        parts.push(format!("a{} {t}", if t.starts_with(['a', 'e', 'i', 'o', 'u']) { "n" } else { "" }));
+        parts.push(format!(
+            "a{} {t}",
+            if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "n"
+            } else {
+                ""
+            }
+        ));
     }
     if m.optional {
         parts.push("(when present)".into());
@@ -636,14 +775,24 @@ fn describe_matcher(m: &Matcher, look: &Lookup) -> String {
 fn capture_one(src: &str, r: &Received) -> Value {
     match src {
         "status" => serde_json::json!(r.status),
-        "request_id" => r.request_id.clone().map(Value::String).unwrap_or(Value::Null),
+        "request_id" => r
+            .request_id
+            .clone()
+            .map(Value::String)
+            .unwrap_or(Value::Null),
         "duration_ms" => serde_json::json!(r.duration.as_secs_f64() * 1000.0),
         "body" => r.json.clone().unwrap_or(Value::Null),
         s => {
             if let Some(p) = s.strip_prefix("body:") {
-                r.json.as_ref().and_then(|j| j.pointer(p)).cloned().unwrap_or(Value::Null)
+                r.json
+                    .as_ref()
+                    .and_then(|j| j.pointer(p))
+                    .cloned()
+                    .unwrap_or(Value::Null)
             } else if let Some(h) = s.strip_prefix("header:") {
-                r.header(h).map(|v| Value::String(v.to_string())).unwrap_or(Value::Null)
+                r.header(h)
+                    .map(|v| Value::String(v.to_string()))
+                    .unwrap_or(Value::Null)
             } else {
                 Value::Null
             }
@@ -651,7 +800,13 @@ fn capture_one(src: &str, r: &Received) -> Value {
     }
 }
 
-fn capture(_run: &PackRun, step: &Step, _label: &str, st: &mut CheckState, r: &Received) -> Result<(), String> {
+fn capture(
+    _run: &PackRun,
+    step: &Step,
+    _label: &str,
+    st: &mut CheckState,
+    r: &Received,
+) -> Result<(), String> {
     for (name, src) in &step.capture {
         st.vars.insert(name.clone(), capture_one(src, r));
     }
@@ -666,15 +821,27 @@ async fn run_poll(
     st: &mut CheckState,
     expect: &Expect,
 ) -> Result<(), String> {
-    let jobs = run.pack.file.jobs.as_ref().ok_or("the pack has no jobs section")?;
+    let jobs = run
+        .pack
+        .file
+        .jobs
+        .as_ref()
+        .ok_or("the pack has no jobs section")?;
     let look_d = |st: &CheckState, s: &Option<String>, d: &str| -> Result<Duration, String> {
-        let look = Lookup { run, st, extra: &[] };
+        let look = Lookup {
+            run,
+            st,
+            extra: &[],
+        };
         let text = template::render(s.as_deref().unwrap_or(d), &look)?;
         parse_duration(&text)
     };
-    let mut interval = look_d(st, &poll.interval, &jobs.poll.interval).map_err(|e| format!("{label}: {e}"))?;
-    let max_interval = look_d(st, &poll.max_interval, &jobs.poll.max_interval).map_err(|e| format!("{label}: {e}"))?;
-    let deadline = look_d(st, &poll.deadline, &jobs.poll.deadline).map_err(|e| format!("{label}: {e}"))?;
+    let mut interval =
+        look_d(st, &poll.interval, &jobs.poll.interval).map_err(|e| format!("{label}: {e}"))?;
+    let max_interval = look_d(st, &poll.max_interval, &jobs.poll.max_interval)
+        .map_err(|e| format!("{label}: {e}"))?;
+    let deadline =
+        look_d(st, &poll.deadline, &jobs.poll.deadline).map_err(|e| format!("{label}: {e}"))?;
     let backoff = poll.backoff.unwrap_or(jobs.poll.backoff);
     let p = prepare(run, &poll.request, st, &[], None).map_err(|e| format!("{label}: {e}"))?;
     if let Some(n) = &step.name {
@@ -686,7 +853,8 @@ async fn run_poll(
     let mut states: Vec<String> = vec![];
     loop {
         polls += 1;
-        let Some((idx, r)) = send_with_retry(run, &p, label, st, step, &Expect::default()).await else {
+        let Some((idx, r)) = send_with_retry(run, &p, label, st, step, &Expect::default()).await
+        else {
             return Err(format!("{label}: polling failed: {}", last_error(st)));
         };
         let state = r
@@ -701,10 +869,18 @@ async fn run_poll(
         }
         if poll.monotonic {
             if let Some(pp) = &jobs.progress {
-                let prog = r.json.as_ref().and_then(|j| j.pointer(pp)).and_then(|v| v.as_f64());
+                let prog = r
+                    .json
+                    .as_ref()
+                    .and_then(|j| j.pointer(pp))
+                    .and_then(|v| v.as_f64());
                 if let (Some(prev), Some(now)) = (last_progress, prog) {
                     if now < prev {
-                        let f = st.finding(Level::Fail, label, format!("progress went backwards: {prev} → {now}"));
+                        let f = st.finding(
+                            Level::Fail,
+                            label,
+                            format!("progress went backwards: {prev} → {now}"),
+                        );
                         f.exchange = Some(idx);
                         f.request_id = r.request_id.clone();
                     }
@@ -717,24 +893,37 @@ async fn run_poll(
         let terminal = state.as_ref().is_some_and(|s| jobs.terminal.contains(s));
         if terminal || !(200..300).contains(&r.status) {
             if !(200..300).contains(&r.status) && !terminal {
-                let f = st.finding(Level::Fail, label, format!("polling got status {} instead of the job", r.status));
+                let f = st.finding(
+                    Level::Fail,
+                    label,
+                    format!("polling got status {} instead of the job", r.status),
+                );
                 f.exchange = Some(idx);
                 f.request_id = r.request_id.clone();
                 f.actual = Some(short_body(&r));
             }
-            st.vars.insert(format!("{}__polls", step.name.clone().unwrap_or_default()), serde_json::json!(polls));
+            st.vars.insert(
+                format!("{}__polls", step.name.clone().unwrap_or_default()),
+                serde_json::json!(polls),
+            );
             judge(run, expect, label, st, idx, &r);
             capture(run, step, label, st, &r)?;
             return Ok(());
         }
         let elapsed = start.elapsed();
         if elapsed + interval > deadline {
-            let last = state.clone().unwrap_or_else(|| "(no state in the response)".into());
+            let last = state
+                .clone()
+                .unwrap_or_else(|| "(no state in the response)".into());
             let msg = format!(
                 "the job did not reach a terminal state ({}) within {:.1} s: still `{last}` after {polls} polls (states seen: {})",
                 jobs.terminal.join(", "),
                 deadline.as_secs_f64(),
-                if states.is_empty() { "none".to_string() } else { states.join(" → ") }
+                if states.is_empty() {
+                    "none".to_string()
+                } else {
+                    states.join(" → ")
+                }
             );
             capture(run, step, label, st, &r)?;
             match poll.on_deadline.unwrap_or(OnDeadline::Fail) {
@@ -744,14 +933,20 @@ async fn run_poll(
                     let f = st.finding(Level::Fail, label, msg);
                     f.exchange = Some(idx);
                     f.request_id = r.request_id.clone();
-                    f.expected = Some(format!("one of {} within {:.1} s", jobs.terminal.join(", "), deadline.as_secs_f64()));
+                    f.expected = Some(format!(
+                        "one of {} within {:.1} s",
+                        jobs.terminal.join(", "),
+                        deadline.as_secs_f64()
+                    ));
                     f.actual = Some(last);
                     return Ok(());
                 }
             }
         }
         tokio::time::sleep(interval).await;
-        interval = Duration::from_secs_f64((interval.as_secs_f64() * backoff).min(max_interval.as_secs_f64()));
+        interval = Duration::from_secs_f64(
+            (interval.as_secs_f64() * backoff).min(max_interval.as_secs_f64()),
+        );
     }
 }
 
@@ -763,15 +958,21 @@ async fn run_burst(
     st: &mut CheckState,
     expect: &Expect,
 ) -> Result<(), String> {
-    let count = resolve_num(run, st, &burst.count).map_err(|e| format!("{label}: burst.count: {e}"))?;
+    let count =
+        resolve_num(run, st, &burst.count).map_err(|e| format!("{label}: burst.count: {e}"))?;
     let concurrency = match &burst.concurrency {
-        Some(c) => resolve_num(run, st, c).map_err(|e| format!("{label}: burst.concurrency: {e}"))?,
+        Some(c) => {
+            resolve_num(run, st, c).map_err(|e| format!("{label}: burst.concurrency: {e}"))?
+        }
         None => count,
     };
     let mut prepared = Vec::with_capacity(count);
     for i in 0..count {
         let extra = [("i", serde_json::json!(i))];
-        prepared.push(prepare(run, &burst.request, st, &extra, Some(i)).map_err(|e| format!("{label}: {e}"))?);
+        prepared.push(
+            prepare(run, &burst.request, st, &extra, Some(i))
+                .map_err(|e| format!("{label}: {e}"))?,
+        );
     }
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
@@ -810,14 +1011,26 @@ async fn run_burst(
     let failed = count - responses.len();
     if failed > 0 {
         let why = last_error(st);
-        let f = st.finding(Level::Fail, label, format!("{failed} of {count} burst requests got no answer"));
+        let f = st.finding(
+            Level::Fail,
+            label,
+            format!("{failed} of {count} burst requests got no answer"),
+        );
         f.actual = Some(why);
     }
     let counts = status_counts(&responses);
     if let Some(s) = &expect.status {
         for (idx, r) in &responses {
             if !s.matches(r.status) {
-                let f = st.finding(expect.level, label, format!("a burst request got status {} (expected {})", r.status, s.describe()));
+                let f = st.finding(
+                    expect.level,
+                    label,
+                    format!(
+                        "a burst request got status {} (expected {})",
+                        r.status,
+                        s.describe()
+                    ),
+                );
                 f.exchange = Some(*idx);
                 f.request_id = r.request_id.clone();
                 break;
@@ -829,7 +1042,10 @@ async fn run_burst(
             let f = st.finding(
                 expect.level,
                 label,
-                format!("no response of the burst of {count} had status {}", s.describe()),
+                format!(
+                    "no response of the burst of {count} had status {}",
+                    s.describe()
+                ),
             );
             f.expected = Some(format!("at least one {}", s.describe()));
             f.actual = Some(counts.clone());
@@ -850,7 +1066,12 @@ async fn run_burst(
     for (name, src) in &step.capture {
         let (agg, rest) = src.split_once(':').unwrap_or((src.as_str(), ""));
         let v = match agg {
-            "count" => serde_json::json!(responses.iter().filter(|(_, r)| status_item_matches(rest, r.status).unwrap_or(false)).count()),
+            "count" => serde_json::json!(
+                responses
+                    .iter()
+                    .filter(|(_, r)| status_item_matches(rest, r.status).unwrap_or(false))
+                    .count()
+            ),
             _ => {
                 let (stp, inner) = rest.split_once(':').unwrap_or(("", ""));
                 let vals: Vec<Value> = responses
@@ -867,7 +1088,11 @@ async fn run_burst(
                         .map(|x| serde_json::json!(x))
                         .unwrap_or(Value::Null),
                     "distinct" => {
-                        let set: BTreeSet<String> = vals.iter().filter(|v| !v.is_null()).map(|v| v.to_string()).collect();
+                        let set: BTreeSet<String> = vals
+                            .iter()
+                            .filter(|v| !v.is_null())
+                            .map(|v| v.to_string())
+                            .collect();
                         serde_json::json!(set.len())
                     }
                     _ => Value::Array(vals),
@@ -883,12 +1108,24 @@ fn resolve_num(run: &PackRun, st: &CheckState, n: &NumSpec) -> Result<usize, Str
     let v = match n {
         NumSpec::Num(n) => *n,
         NumSpec::Template(t) => {
-            let text = template::render(t, &Lookup { run, st, extra: &[] })?;
-            text.trim().parse().map_err(|_| format!("`{text}` is not a whole number"))?
+            let text = template::render(
+                t,
+                &Lookup {
+                    run,
+                    st,
+                    extra: &[],
+                },
+            )?;
+            text.trim()
+                .parse()
+                .map_err(|_| format!("`{text}` is not a whole number"))?
         }
     };
     if v == 0 || v > crate::pack::MAX_BURST {
-        return Err(format!("{v} is not between 1 and {}", crate::pack::MAX_BURST));
+        return Err(format!(
+            "{v} is not between 1 and {}",
+            crate::pack::MAX_BURST
+        ));
     }
     Ok(v)
 }
@@ -901,7 +1138,10 @@ fn status_counts(responses: &[(usize, Received)]) -> String {
     if m.is_empty() {
         return "no responses".into();
     }
-    m.iter().map(|(s, n)| format!("{n}× {s}")).collect::<Vec<_>>().join(", ")
+    m.iter()
+        .map(|(s, n)| format!("{n}× {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Folds findings added since `from` that share a message into one, noting how many.
@@ -909,7 +1149,10 @@ fn dedupe_since(st: &mut CheckState, from: usize) {
     let tail: Vec<Finding> = st.findings.drain(from..).collect();
     let mut seen: Vec<(Finding, usize)> = vec![];
     for f in tail {
-        if let Some(e) = seen.iter_mut().find(|(g, _)| g.message == f.message && g.level == f.level) {
+        if let Some(e) = seen
+            .iter_mut()
+            .find(|(g, _)| g.message == f.message && g.level == f.level)
+        {
             e.1 += 1;
         } else {
             seen.push((f, 1));

@@ -47,7 +47,13 @@ pub fn check_line(style: Style, id: &str, status: Status, summary: &str) -> Stri
 
 pub fn render(report: &Report, style: Style) -> String {
     let mut out = String::new();
-    let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(10).max(10);
+    let width = report
+        .checks
+        .iter()
+        .map(|c| c.id.len())
+        .max()
+        .unwrap_or(10)
+        .max(10);
     for c in &report.checks {
         let _ = writeln!(
             out,
@@ -77,7 +83,10 @@ pub fn render(report: &Report, style: Style) -> String {
             let _ = writeln!(
                 out,
                 "  --> {}{}",
-                c.scenario.as_deref().map(|s| format!("scenarios/{}/{s}: ", c.pack)).unwrap_or_default(),
+                c.scenario
+                    .as_deref()
+                    .map(|s| format!("scenarios/{}/{s}: ", c.pack))
+                    .unwrap_or_default(),
                 f.step
             );
             if let Some(e) = &f.expected {
@@ -98,7 +107,13 @@ pub fn render(report: &Report, style: Style) -> String {
                 out.push('\n');
                 any = true;
             }
-            let _ = writeln!(out, "{}[{}]: {}", style.paint("1;35", "error"), c.id, c.summary);
+            let _ = writeln!(
+                out,
+                "{}[{}]: {}",
+                style.paint("1;35", "error"),
+                c.id,
+                c.summary
+            );
         }
     }
     let t = &report.totals;

@@ -46,18 +46,24 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
     let b: Vec<char> = s.chars().collect();
     let mut i = 0;
     let mut out = Vec::new();
-    const SYMS: [&str; 16] = ["==", "!=", "<=", ">=", "&&", "||", "<", ">", "+", "-", "*", "/", "(", ")", "!", ","];
+    const SYMS: [&str; 16] = [
+        "==", "!=", "<=", ">=", "&&", "||", "<", ">", "+", "-", "*", "/", "(", ")", "!", ",",
+    ];
     while i < b.len() {
         let c = b[i];
         if c.is_whitespace() {
             i += 1;
-        } else if c.is_ascii_digit() || (c == '.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let st = i;
             while i < b.len() && (b[i].is_ascii_digit() || b[i] == '.') {
                 i += 1;
             }
             let t: String = b[st..i].iter().collect();
-            out.push(Tok::Num(t.parse().map_err(|_| format!("bad number `{t}`"))?));
+            out.push(Tok::Num(
+                t.parse().map_err(|_| format!("bad number `{t}`"))?,
+            ));
         } else if c == '"' || c == '\'' {
             let st = i + 1;
             i += 1;
@@ -109,7 +115,14 @@ impl Parser {
         const LEVELS: [&[(&str, Op)]; 5] = [
             &[("||", Op::Or)],
             &[("&&", Op::And)],
-            &[("==", Op::Eq), ("!=", Op::Ne), ("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)],
+            &[
+                ("==", Op::Eq),
+                ("!=", Op::Ne),
+                ("<=", Op::Le),
+                (">=", Op::Ge),
+                ("<", Op::Lt),
+                (">", Op::Gt),
+            ],
             &[("+", Op::Add), ("-", Op::Sub)],
             &[("*", Op::Mul), ("/", Op::Div)],
         ];
@@ -138,7 +151,11 @@ impl Parser {
         self.primary()
     }
     fn primary(&mut self) -> Result<Expr, String> {
-        let tok = self.toks.get(self.pos).cloned().ok_or("unexpected end of expression")?;
+        let tok = self
+            .toks
+            .get(self.pos)
+            .cloned()
+            .ok_or("unexpected end of expression")?;
         self.pos += 1;
         match tok {
             Tok::Num(n) => Ok(Expr::Lit(serde_json::json!(n))),
@@ -149,7 +166,10 @@ impl Parser {
                 "null" => Ok(Expr::Lit(Value::Null)),
                 _ if self.eat("(") => {
                     if !FUNCTIONS.contains(&id.as_str()) {
-                        return Err(format!("unknown function `{id}` (known: {})", FUNCTIONS.join(", ")));
+                        return Err(format!(
+                            "unknown function `{id}` (known: {})",
+                            FUNCTIONS.join(", ")
+                        ));
                     }
                     let mut args = Vec::new();
                     if !self.eat(")") {
@@ -180,10 +200,16 @@ impl Parser {
 }
 
 pub fn parse(s: &str) -> Result<Expr, String> {
-    let mut p = Parser { toks: lex(s)?, pos: 0 };
+    let mut p = Parser {
+        toks: lex(s)?,
+        pos: 0,
+    };
     let e = p.binary(0)?;
     if p.pos != p.toks.len() {
-        return Err(format!("unexpected input after position {} in `{s}`", p.pos));
+        return Err(format!(
+            "unexpected input after position {} in `{s}`",
+            p.pos
+        ));
     }
     Ok(e)
 }
@@ -206,7 +232,9 @@ impl Expr {
     pub fn eval(&self, vars: &dyn Vars) -> Result<Value, String> {
         Ok(match self {
             Expr::Lit(v) => v.clone(),
-            Expr::Var(n) => vars.get(n).ok_or_else(|| format!("unknown variable `{n}`"))?,
+            Expr::Var(n) => vars
+                .get(n)
+                .ok_or_else(|| format!("unknown variable `{n}`"))?,
             Expr::Not(e) => Value::Bool(!truthy(&e.eval(vars)?)),
             Expr::Neg(e) => num_value(-num(&e.eval(vars)?)?),
             Expr::Bin(a, op, b) => {
@@ -243,8 +271,15 @@ impl Expr {
                 }
             }
             Expr::Call(f, args) => {
-                let vals = args.iter().map(|a| a.eval(vars)).collect::<Result<Vec<_>, _>>()?;
-                let one = || vals.first().cloned().ok_or_else(|| format!("`{f}` takes one argument"));
+                let vals = args
+                    .iter()
+                    .map(|a| a.eval(vars))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let one = || {
+                    vals.first()
+                        .cloned()
+                        .ok_or_else(|| format!("`{f}` takes one argument"))
+                };
                 match f.as_str() {
                     "ceil" => num_value(num(&one()?)?.ceil()),
                     "floor" => num_value(num(&one()?)?.floor()),
@@ -343,8 +378,20 @@ mod tests {
         assert!(parse("1 +").unwrap_err().contains("end"));
         assert!(parse("frob(1)").unwrap_err().contains("frob"));
         assert!(parse("1 ) 2").is_err());
-        assert!(parse("missing + 1").unwrap().eval(&vars).unwrap_err().contains("missing"));
-        assert!(parse("a * 2").unwrap().eval(&vars).unwrap_err().contains("not a number"));
+        assert!(
+            parse("missing + 1")
+                .unwrap()
+                .eval(&vars)
+                .unwrap_err()
+                .contains("missing")
+        );
+        assert!(
+            parse("a * 2")
+                .unwrap()
+                .eval(&vars)
+                .unwrap_err()
+                .contains("not a number")
+        );
         let mut v = vec![];
         parse("x + ceil(y)").unwrap().vars(&mut v);
         assert_eq!(v, vec!["x", "y"]);

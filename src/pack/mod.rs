@@ -196,7 +196,10 @@ fn build(
             return Err(PackError::Invalid {
                 file: full,
                 step: None,
-                message: format!("check id `{}` is used by another scenario of the pack", spec.id),
+                message: format!(
+                    "check id `{}` is used by another scenario of the pack",
+                    spec.id
+                ),
             });
         }
         scenarios.push(Scenario {
@@ -243,42 +246,88 @@ fn validate_pack(file: &str, pack: &PackFile, schemas: &mut SchemaSet) -> Result
         return Err(invalid(
             file,
             None,
-            format!("auth.default `{}` is not one of auth.schemes", pack.auth.default),
+            format!(
+                "auth.default `{}` is not one of auth.schemes",
+                pack.auth.default
+            ),
         ));
     }
     for (name, s) in &pack.auth.schemes {
         if !s.value.contains("{key}") {
-            return Err(invalid(file, None, format!("auth scheme `{name}`: value must contain `{{key}}`")));
+            return Err(invalid(
+                file,
+                None,
+                format!("auth scheme `{name}`: value must contain `{{key}}`"),
+            ));
         }
     }
     if !pack.keys.contains_key("valid") {
-        return Err(invalid(file, None, "keys: the `valid` role (a key with credits) is required"));
+        return Err(invalid(
+            file,
+            None,
+            "keys: the `valid` role (a key with credits) is required",
+        ));
     }
-    schemas.compile(&pack.errors.schema).map_err(|e| invalid(file, None, format!("errors.schema: {e}")))?;
+    schemas
+        .compile(&pack.errors.schema)
+        .map_err(|e| invalid(file, None, format!("errors.schema: {e}")))?;
     for (id, ep) in &pack.endpoints {
         let m = ep.method.to_ascii_uppercase();
         if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].contains(&m.as_str()) {
-            return Err(invalid(file, None, format!("endpoint `{id}`: unknown method `{}`", ep.method)));
+            return Err(invalid(
+                file,
+                None,
+                format!("endpoint `{id}`: unknown method `{}`", ep.method),
+            ));
         }
         if !ep.path.starts_with('/') {
-            return Err(invalid(file, None, format!("endpoint `{id}`: path must start with `/`")));
+            return Err(invalid(
+                file,
+                None,
+                format!("endpoint `{id}`: path must start with `/`"),
+            ));
         }
         for (status, schema) in &ep.responses {
-            if status.parse::<u16>().map(|s| !(100..600).contains(&s)).unwrap_or(true) {
-                return Err(invalid(file, None, format!("endpoint `{id}`: `{status}` is not an HTTP status")));
+            if status
+                .parse::<u16>()
+                .map(|s| !(100..600).contains(&s))
+                .unwrap_or(true)
+            {
+                return Err(invalid(
+                    file,
+                    None,
+                    format!("endpoint `{id}`: `{status}` is not an HTTP status"),
+                ));
             }
-            schemas
-                .compile(schema)
-                .map_err(|e| invalid(file, None, format!("endpoint `{id}` status {status}: {e}")))?;
+            schemas.compile(schema).map_err(|e| {
+                invalid(file, None, format!("endpoint `{id}` status {status}: {e}"))
+            })?;
+        }
+    }
+    for k in pack.fake_inputs.keys() {
+        if !pack.inputs.contains_key(k) {
+            return Err(invalid(
+                file,
+                None,
+                format!("fake_inputs: `{k}` is not one of the pack's inputs"),
+            ));
         }
     }
     if let Some(jobs) = &pack.jobs {
         for s in jobs.success.iter().chain(&jobs.failure) {
             if !jobs.terminal.contains(s) {
-                return Err(invalid(file, None, format!("jobs: `{s}` is a success/failure state but not terminal")));
+                return Err(invalid(
+                    file,
+                    None,
+                    format!("jobs: `{s}` is a success/failure state but not terminal"),
+                ));
             }
         }
-        for d in [&jobs.poll.interval, &jobs.poll.max_interval, &jobs.poll.deadline] {
+        for d in [
+            &jobs.poll.interval,
+            &jobs.poll.max_interval,
+            &jobs.poll.deadline,
+        ] {
             check_duration(d).map_err(|e| invalid(file, None, format!("jobs.poll: {e}")))?;
         }
     }
@@ -309,7 +358,9 @@ impl Ctx<'_> {
             if !self.defined.contains(&n) && !BUILTINS.contains(&n.as_str()) {
                 return Err(self.err(
                     step,
-                    format!("`{{{{{n}}}}}` is neither a pack input nor captured by an earlier step"),
+                    format!(
+                        "`{{{{{n}}}}}` is neither a pack input nor captured by an earlier step"
+                    ),
                 ));
             }
         }
@@ -330,7 +381,11 @@ pub fn step_label(index: usize, step: &Step) -> String {
 
 fn validate_scenario(file: &str, pack: &PackFile, sc: &ScenarioFile) -> Result<(), PackError> {
     if sc.id.trim().is_empty() || sc.id.contains(char::is_whitespace) {
-        return Err(invalid(file, None, "`id` must be a non-empty word like `auth.missing_key`"));
+        return Err(invalid(
+            file,
+            None,
+            "`id` must be a non-empty word like `auth.missing_key`",
+        ));
     }
     if sc.steps.is_empty() {
         return Err(invalid(file, None, "a scenario needs at least one step"));
@@ -386,7 +441,10 @@ fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError
     }
     if let Some(fe) = &step.for_each {
         if fe != "protected" && fe != "all" {
-            return Err(cx.err(label, format!("for_each: `{fe}` (use `protected` or `all`)")));
+            return Err(cx.err(
+                label,
+                format!("for_each: `{fe}` (use `protected` or `all`)"),
+            ));
         }
     }
     let mut is_request = false;
@@ -396,10 +454,16 @@ fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError
     }
     if let Some(p) = &step.poll {
         if cx.pack.jobs.is_none() {
-            return Err(cx.err(label, "poll needs the pack's `jobs` section (status pointer, terminal states)"));
+            return Err(cx.err(
+                label,
+                "poll needs the pack's `jobs` section (status pointer, terminal states)",
+            ));
         }
         validate_request(cx, label, &p.request, false)?;
-        for d in [&p.interval, &p.max_interval, &p.deadline].into_iter().flatten() {
+        for d in [&p.interval, &p.max_interval, &p.deadline]
+            .into_iter()
+            .flatten()
+        {
             check_duration(d).map_err(|e| cx.err(label, format!("poll: {e}")))?;
             cx.uses_str(label, d)?;
         }
@@ -412,10 +476,16 @@ fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError
     }
     if let Some(b) = &step.burst {
         validate_request(cx, label, &b.request, false)?;
-        for (what, n) in [("count", Some(&b.count)), ("concurrency", b.concurrency.as_ref())] {
+        for (what, n) in [
+            ("count", Some(&b.count)),
+            ("concurrency", b.concurrency.as_ref()),
+        ] {
             match n {
                 Some(NumSpec::Num(n)) if *n == 0 || *n > MAX_BURST => {
-                    return Err(cx.err(label, format!("burst.{what} must be between 1 and {MAX_BURST}")));
+                    return Err(cx.err(
+                        label,
+                        format!("burst.{what} must be between 1 and {MAX_BURST}"),
+                    ));
                 }
                 Some(NumSpec::Template(t)) => cx.uses_str(label, t)?,
                 _ => {}
@@ -424,7 +494,10 @@ fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError
     }
     if let Some(r) = &step.repeat {
         if !cx.request_steps.contains(r) {
-            return Err(cx.err(label, format!("repeat: no earlier request step is named `{r}`")));
+            return Err(cx.err(
+                label,
+                format!("repeat: no earlier request step is named `{r}`"),
+            ));
         }
         is_request = true;
     }
@@ -437,7 +510,8 @@ fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError
             return Err(cx.err(label, "assert needs at least one expression"));
         }
         for a in asserts {
-            let e = expr::parse(&a.expr).map_err(|e| cx.err(label, format!("assert `{}`: {e}", a.expr)))?;
+            let e = expr::parse(&a.expr)
+                .map_err(|e| cx.err(label, format!("assert `{}`: {e}", a.expr)))?;
             let mut v = vec![];
             e.vars(&mut v);
             cx.uses(label, v)?;
@@ -453,7 +527,8 @@ fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError
         if step.wait.is_some() || step.assert.is_some() {
             return Err(cx.err(label, "capture goes with a request, poll, burst or repeat"));
         }
-        validate_capture(src, step.burst.is_some()).map_err(|e| cx.err(label, format!("capture `{name}`: {e}")))?;
+        validate_capture(src, step.burst.is_some())
+            .map_err(|e| cx.err(label, format!("capture `{name}`: {e}")))?;
     }
     for name in step.capture.keys() {
         cx.defined.insert(name.clone());
@@ -466,7 +541,12 @@ fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError
     Ok(())
 }
 
-fn validate_request(cx: &Ctx, label: &str, r: &RequestSpec, for_each: bool) -> Result<(), PackError> {
+fn validate_request(
+    cx: &Ctx,
+    label: &str,
+    r: &RequestSpec,
+    for_each: bool,
+) -> Result<(), PackError> {
     match (&r.endpoint, &r.method, &r.path) {
         (Some(ep), None, None) => {
             let templated = !template::names(ep).is_empty();
@@ -478,21 +558,32 @@ fn validate_request(cx: &Ctx, label: &str, r: &RequestSpec, for_each: bool) -> R
                     label,
                     format!(
                         "request.endpoint `{ep}` is not in the pack (known: {})",
-                        cx.pack.endpoints.keys().cloned().collect::<Vec<_>>().join(", ")
+                        cx.pack
+                            .endpoints
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
             if let Some(e) = cx.pack.endpoints.get(ep) {
                 for p in path_params(&e.path) {
                     if !r.params.contains_key(&p) && !e.sample.contains_key(&p) {
-                        return Err(cx.err(label, format!("request.params: `{p}` is needed by `{}`", e.path)));
+                        return Err(cx.err(
+                            label,
+                            format!("request.params: `{p}` is needed by `{}`", e.path),
+                        ));
                     }
                 }
             }
         }
         (None, Some(m), Some(p)) => {
             if m.trim().is_empty() || !p.starts_with('/') {
-                return Err(cx.err(label, "request.method must be set and request.path must start with `/`"));
+                return Err(cx.err(
+                    label,
+                    "request.method must be set and request.path must start with `/`",
+                ));
             }
             cx.uses_str(label, p)?;
         }
@@ -504,7 +595,12 @@ fn validate_request(cx: &Ctx, label: &str, r: &RequestSpec, for_each: bool) -> R
             ));
         }
     }
-    for v in r.params.values().chain(r.query.values()).chain(r.headers.values()) {
+    for v in r
+        .params
+        .values()
+        .chain(r.query.values())
+        .chain(r.headers.values())
+    {
         cx.uses_str(label, v)?;
     }
     let bodies = [r.json.is_some(), r.multipart.is_some(), r.body.is_some()];
@@ -525,7 +621,13 @@ fn validate_request(cx: &Ctx, label: &str, r: &RequestSpec, for_each: bool) -> R
         }
         for f in &mp.files {
             if f.size.is_some() == f.content.is_some() {
-                return Err(cx.err(label, format!("multipart file `{}`: give exactly one of size, content", f.name)));
+                return Err(cx.err(
+                    label,
+                    format!(
+                        "multipart file `{}`: give exactly one of size, content",
+                        f.name
+                    ),
+                ));
             }
             cx.uses_str(label, &f.filename)?;
         }
@@ -549,7 +651,10 @@ fn validate_request(cx: &Ctx, label: &str, r: &RequestSpec, for_each: bool) -> R
         }
         if let Some(s) = scheme {
             if !cx.pack.auth.schemes.contains_key(s) {
-                return Err(cx.err(label, format!("auth.scheme `{s}` is not in the pack's auth.schemes")));
+                return Err(cx.err(
+                    label,
+                    format!("auth.scheme `{s}` is not in the pack's auth.schemes"),
+                ));
             }
         }
         if in_query && cx.pack.auth.query_param.is_none() {
@@ -570,12 +675,16 @@ fn validate_expect(cx: &Ctx, label: &str, ex: &Expect, burst: bool) -> Result<()
         check_status_spec(s).map_err(|e| cx.err(label, format!("expect.some_status: {e}")))?;
     }
     for (k, sub) in &ex.each {
-        status_item_matches(k, 200).map_err(|e| cx.err(label, format!("expect.each `{k}`: {e}")))?;
+        status_item_matches(k, 200)
+            .map_err(|e| cx.err(label, format!("expect.each `{k}`: {e}")))?;
         validate_expect(cx, label, sub, false)?;
     }
     for p in ex.json.keys() {
         if !(p.is_empty() || p.starts_with('/')) {
-            return Err(cx.err(label, format!("expect.json: `{p}` is not a JSON pointer (start with `/`)")));
+            return Err(cx.err(
+                label,
+                format!("expect.json: `{p}` is not a JSON pointer (start with `/`)"),
+            ));
         }
     }
     for m in ex.json.values().chain(ex.headers.values()) {
@@ -631,7 +740,9 @@ pub fn status_item_matches(pattern: &str, status: u16) -> Result<bool, String> {
             .ok_or_else(|| format!("`{pattern}` is not a status class like 2xx"))?;
         return Ok(status / 100 == d);
     }
-    let c: u16 = p.parse().map_err(|_| format!("`{pattern}` is not a status or class"))?;
+    let c: u16 = p
+        .parse()
+        .map_err(|_| format!("`{pattern}` is not a status or class"))?;
     Ok(c == status)
 }
 
@@ -732,10 +843,14 @@ pub fn validate_path(path: &Path) -> Result<Vec<String>, Vec<PackError>> {
     };
     if path.is_file() {
         let dir = path.parent().unwrap_or(Path::new("."));
-        return load_dir(dir).map(|p| vec![describe(&p)]).map_err(|e| vec![e]);
+        return load_dir(dir)
+            .map(|p| vec![describe(&p)])
+            .map_err(|e| vec![e]);
     }
     if path.join("pack.yaml").is_file() {
-        return load_dir(path).map(|p| vec![describe(&p)]).map_err(|e| vec![e]);
+        return load_dir(path)
+            .map(|p| vec![describe(&p)])
+            .map_err(|e| vec![e]);
     }
     let mut ok = vec![];
     let mut errs = vec![];
@@ -771,8 +886,15 @@ pub fn validate_path(path: &Path) -> Result<Vec<String>, Vec<PackError>> {
 
 /// Inputs of a pack with `--var` overrides applied (values parsed as YAML
 /// scalars, so `--var n=3` is a number).
-pub fn inputs_with(pack: &PackFile, vars: &BTreeMap<String, String>) -> BTreeMap<String, serde_json::Value> {
+pub fn inputs_with(
+    pack: &PackFile,
+    fake: bool,
+    vars: &BTreeMap<String, String>,
+) -> BTreeMap<String, serde_json::Value> {
     let mut m = pack.inputs.clone();
+    if fake {
+        m.extend(pack.fake_inputs.clone());
+    }
     for (k, v) in vars {
         let val = serde_yaml_ng::from_str::<serde_json::Value>(v)
             .ok()

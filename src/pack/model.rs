@@ -32,6 +32,10 @@ pub struct PackFile {
     /// Inputs scenarios read as `{{name}}`; `--var name=value` overrides.
     #[serde(default)]
     pub inputs: BTreeMap<String, Value>,
+    /// Input values used instead when the target is the built-in fake (its
+    /// jobs take about a second, so deadlines can be short); `--var` still wins.
+    #[serde(default)]
+    pub fake_inputs: BTreeMap<String, Value>,
     /// Check id → severity, overriding the scenario's default.
     #[serde(default)]
     pub severities: BTreeMap<String, Severity>,

@@ -69,7 +69,11 @@ pub fn render_value(v: &Value, vars: &dyn Vars) -> Result<Value, String> {
     Ok(match v {
         Value::String(s) => {
             let t = s.trim();
-            if t.starts_with("{{") && t.ends_with("}}") && names(t).len() == 1 && t.matches("{{").count() == 1 {
+            if t.starts_with("{{")
+                && t.ends_with("}}")
+                && names(t).len() == 1
+                && t.matches("{{").count() == 1
+            {
                 let name = &t[2..t.len() - 2];
                 vars.get(name.trim())
                     .ok_or_else(|| format!("unknown variable `{}`", name.trim()))?
@@ -77,7 +81,11 @@ pub fn render_value(v: &Value, vars: &dyn Vars) -> Result<Value, String> {
                 Value::String(render(s, vars)?)
             }
         }
-        Value::Array(a) => Value::Array(a.iter().map(|x| render_value(x, vars)).collect::<Result<_, _>>()?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_value(x, vars))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(o) => {
             let mut m = serde_json::Map::new();
             for (k, x) in o {
@@ -140,8 +148,14 @@ mod tests {
 
     #[test]
     fn renders_strings_and_keeps_types() {
-        assert_eq!(render("id={{job}}&n={{ n }}", &vars).unwrap(), "id=job_1&n=30");
-        assert_eq!(render_value(&json!({"a": "{{n}}", "b": "x{{n}}"}), &vars).unwrap(), json!({"a": 30, "b": "x30"}));
+        assert_eq!(
+            render("id={{job}}&n={{ n }}", &vars).unwrap(),
+            "id=job_1&n=30"
+        );
+        assert_eq!(
+            render_value(&json!({"a": "{{n}}", "b": "x{{n}}"}), &vars).unwrap(),
+            json!({"a": 30, "b": "x30"})
+        );
         assert!(render("{{nope}}", &vars).unwrap_err().contains("nope"));
         assert!(render("{{open", &vars).is_err());
         assert_eq!(names("{{a}} and {{ b }}"), vec!["a", "b"]);

@@ -1,14 +1,252 @@
-//! The report model and its renderers. Renderers read only [`model::Report`].
+//! The report model and its renderers. Renderers read only [`model::Report`];
+//! nothing here renders from live state, and nothing here prints: every
+//! renderer returns a `String`, and [`write_all`] writes files.
+//!
+//! | format | module | file |
+//! |---|---|---|
+//! | JSON (source of truth) | [`json`] | `report.json` |
+//! | Markdown (PR comment, CI job summary) | [`md`] | `report.md` |
+//! | HTML (one self-contained file) | [`html`] | `report.html` |
+//! | JUnit XML | [`junit`] | `junit.xml` |
+//! | HAR 1.2 (evidence export) | [`har`] | any path (`--har`) |
+//!
+//! [`diff`] compares two stored reports; [`curl`] turns a recorded request
+//! into a reproducible `curl` line.
 
+pub mod curl;
+pub mod diff;
+pub mod har;
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod md;
 pub mod model;
+pub(crate) mod text;
 
 pub use model::*;
 
-/// Writes `report.json` into `dir` (created if needed); returns its path.
-pub fn write_json(report: &Report, dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("report.json");
-    let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
-    std::fs::write(&path, text + "\n")?;
-    Ok(path)
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong reading or writing a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin} is not a golive report: {source}")]
+    Parse {
+        /// The file (or `<input>`) that was being read.
+        origin: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot serialize the report: {0}")]
+    Serialize(#[source] serde_json::Error),
+    #[error(
+        "{origin} has report format version {found}; this golive reads up to version {supported}"
+    )]
+    UnsupportedVersion {
+        origin: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("unknown report format `{0}` (expected a comma list of: md, html, json, junit)")]
+    UnknownFormat(String),
+}
+
+/// A report format written into `--report-dir`. (HAR is not one of these: it
+/// goes to its own path, see [`write_all`].)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    Json,
+    Md,
+    Html,
+    Junit,
+}
+
+impl Format {
+    /// Every format, in the order they are written (`report.json` first: it is
+    /// the source of truth).
+    pub const ALL: [Format; 4] = [Format::Json, Format::Md, Format::Html, Format::Junit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Md => "md",
+            Format::Html => "html",
+            Format::Junit => "junit",
+        }
+    }
+
+    /// The file name the format is written to inside the report directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Json => "report.json",
+            Format::Md => "report.md",
+            Format::Html => "report.html",
+            Format::Junit => "junit.xml",
+        }
+    }
+
+    /// Parses a comma list such as `md,html` (case-insensitive, spaces and empty
+    /// items ignored, duplicates dropped). `all` or an empty list means every
+    /// format. The result is in [`Format::ALL`] order.
+    pub fn parse_list(s: &str) -> Result<Vec<Format>, ReportError> {
+        let mut out = Vec::new();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            if item.eq_ignore_ascii_case("all") {
+                out.extend(Format::ALL);
+            } else {
+                out.push(item.parse()?);
+            }
+        }
+        if out.is_empty() {
+            out.extend(Format::ALL);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Renders `report` in this format.
+    pub fn render(self, report: &Report) -> Result<String, ReportError> {
+        Ok(match self {
+            Format::Json => json::to_string(report)?,
+            Format::Md => md::render(report),
+            Format::Html => html::render(report),
+            Format::Junit => junit::render(report),
+        })
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = ReportError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(Format::Json),
+            "md" | "markdown" => Ok(Format::Md),
+            "html" => Ok(Format::Html),
+            "junit" | "xml" => Ok(Format::Junit),
+            _ => Err(ReportError::UnknownFormat(s.trim().to_string())),
+        }
+    }
+}
+
+/// Renders `formats` into `dir` (created if needed) and, when `har` is given,
+/// the evidence as a HAR 1.2 file at that path. Returns the files written, in
+/// order. Each file is written whole (to a temporary name, then renamed), so a
+/// reader never sees half a report.
+pub fn write_all(
+    report: &Report,
+    dir: &Path,
+    formats: &[Format],
+    har: Option<&Path>,
+) -> Result<Vec<PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut formats = formats.to_vec();
+    formats.sort();
+    formats.dedup();
+    let mut written = Vec::new();
+    for f in formats {
+        let path = dir.join(f.file_name());
+        write_file(&path, &f.render(report)?)?;
+        written.push(path);
+    }
+    if let Some(path) = har {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| ReportError::Write {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        write_file(path, &har::to_string(report)?)?;
+        written.push(path.to_path_buf());
+    }
+    Ok(written)
+}
+
+/// Writes `contents` to `path` through a temporary sibling and a rename.
+pub(crate) fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
+    let err = |source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    std::fs::write(&tmp, contents).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_list_parses() {
+        assert_eq!(Format::parse_list("").unwrap(), Format::ALL.to_vec());
+        assert_eq!(Format::parse_list("all").unwrap(), Format::ALL.to_vec());
+        assert_eq!(
+            Format::parse_list(" html , MD,md,").unwrap(),
+            vec![Format::Md, Format::Html]
+        );
+        assert_eq!(Format::parse_list("junit").unwrap(), vec![Format::Junit]);
+        let err = Format::parse_list("md,pdf").unwrap_err();
+        assert!(matches!(err, ReportError::UnknownFormat(ref f) if f == "pdf"));
+        assert!(err.to_string().contains("md, html, json, junit"));
+        for f in Format::ALL {
+            assert_eq!(f.as_str().parse::<Format>().unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn write_all_writes_every_file_of_an_empty_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("nested/out");
+        let har = dir.path().join("har/evidence.har");
+        let report = text::tests::empty_report();
+        let files = write_all(&report, &out, &Format::ALL, Some(&har)).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "report.json",
+                "report.md",
+                "report.html",
+                "junit.xml",
+                "evidence.har"
+            ]
+        );
+        for f in &files {
+            assert!(std::fs::metadata(f).unwrap().len() > 0, "{}", f.display());
+        }
+        // No temporary files left behind.
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4);
+        let back = json::read(&out.join("report.json")).unwrap();
+        assert_eq!(back, report);
+    }
 }

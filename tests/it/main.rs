@@ -1,0 +1,3 @@
+//! The one integration-test binary. Each module tests one part end to end.
+
+mod report;
