@@ -752,6 +752,11 @@ async fn video_created_start_conflicts_list_and_errors() {
         fx.summary(VALID).await["credits_remaining"].as_i64(),
         Some(b0 - 30)
     );
+    let ev = fx.get("/v1/usage/events?limit=2", Some(VALID)).await.json;
+    assert_eq!(ev["events"][0]["endpoint"], "/v1/jobs/{id}/start");
+    assert_eq!(ev["events"][0]["credits"], 30);
+    assert_eq!(ev["events"][1]["endpoint"], "/v1/jobs");
+    assert_eq!(ev["events"][1]["credits"], 0);
     let busy = fx.post_json(&start, Some(VALID), json!({})).await;
     assert_video_error(&busy, 409, "invalid_state");
     fx.video_until_terminal(VALID, &id, Duration::from_secs(5))
