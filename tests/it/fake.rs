@@ -1304,9 +1304,12 @@ async fn bad_requests_get_the_envelope_and_never_crash() {
 #[tokio::test]
 async fn hyper_server_serves_the_same_core() {
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut cfg = config();
+    cfg.max_upload_bytes = 64 * 1024;
+    cfg.max_json_bytes = 64 * 1024;
     let server = tokio::spawn(golive::fake::server::serve(
         FakeOptions {
-            config: config(),
+            config: cfg,
             faults: vec![],
         },
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -1340,6 +1343,18 @@ async fn hyper_server_serves_the_same_core() {
         .await
         .unwrap();
     assert_eq!(j["id"], id.as_str());
+    // A body past the transport's limit is answered, not reset.
+    let big = http
+        .post(format!("{base}/v1/uploads"))
+        .header("X-Api-Key", VALID)
+        .header("Content-Type", "multipart/form-data; boundary=q")
+        .body(vec![b'x'; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), StatusCode::BAD_REQUEST);
+    let big: Value = big.json().await.unwrap();
+    assert_eq!(big["error"]["message"], "File too large");
     let nf = http.get(format!("{base}/v1/nope")).send().await.unwrap();
     assert_eq!(nf.status(), StatusCode::NOT_FOUND);
     assert!(nf.json::<Value>().await.unwrap()["error"]["code"] == "not_found");
@@ -1619,4 +1634,26 @@ fn config_from_yaml_and_roles() {
         }
     );
     assert_eq!(d.max_upload_bytes, 500 * 1024 * 1024);
+}
+
+#[test]
+fn cli_help_lists_every_fault() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_golive"))
+        .args(["fake", "--help"])
+        .output()
+        .expect("golive runs");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for fault in Fault::ALL {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(fault.name()))
+            .unwrap_or_else(|| panic!("{fault} missing from --help:\n{help}"));
+        assert!(line.contains(fault.describe()), "{line}");
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_golive"))
+        .args(["fake", "--fault", "no-such-fault"])
+        .output()
+        .expect("golive runs");
+    assert!(!bad.status.success());
 }
