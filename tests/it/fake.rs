@@ -22,7 +22,9 @@ fn config() -> FakeConfig {
         slow_factor: 4,
         slow_response_ms: 400,
         flaky_every: 3,
-        create_latency_ms: 80,
+        // Wide enough that "a second request while the first is in flight"
+        // holds on a loaded machine.
+        create_latency_ms: 200,
         rate_limit: RateLimitConfig {
             per_second: 200.0,
             burst: 400,
@@ -73,6 +75,14 @@ impl Fx {
 
     async fn healthy() -> Fx {
         Fx::start(config(), &[]).await
+    }
+
+    /// For tests that assert an intermediate state right after creating a
+    /// job: 600 ms of processing leaves a wide margin on a loaded machine.
+    async fn leisurely() -> Fx {
+        let mut cfg = config();
+        cfg.processing_ms = 600;
+        Fx::start(cfg, &[]).await
     }
 
     fn req(&self, method: Method, path: &str, key: Option<&str>) -> reqwest::RequestBuilder {
@@ -221,7 +231,7 @@ fn assert_video_error(r: &Resp, status: u16, code: &str) {
 
 #[tokio::test]
 async fn removit_upload_both_auth_forms_and_life_cycle_to_done() {
-    let fx = Fx::healthy().await;
+    let fx = Fx::leisurely().await;
     let before = fx.api.core().removit_balance(VALID);
     // X-API-Key (any case) and Authorization: Bearer.
     let a = fx
@@ -588,7 +598,7 @@ async fn video_uploads() {
 
 #[tokio::test]
 async fn video_job_completes_and_credits_match_usage() {
-    let fx = Fx::healthy().await;
+    let fx = Fx::leisurely().await;
     let s0 = fx.summary(VALID).await;
     let b0 = s0["credits_remaining"].as_i64().unwrap();
     let r = fx
@@ -723,7 +733,7 @@ async fn video_job_fails_refunds_and_can_restart() {
 
 #[tokio::test]
 async fn video_created_start_conflicts_list_and_errors() {
-    let fx = Fx::healthy().await;
+    let fx = Fx::leisurely().await;
     let b0 = fx.summary(VALID).await["credits_remaining"]
         .as_i64()
         .unwrap();
@@ -1029,16 +1039,18 @@ async fn rate_limit_burst_429_then_recovery() {
             limited = Some(r);
         }
     }
-    let ok = statuses.iter().filter(|s| **s == 200).count();
-    assert_eq!(ok, 5, "{statuses:?}");
+    // 5 from the burst (one more may have refilled on a slow machine).
+    let ok = statuses.iter().filter(|s| **s == 200).count() as i64;
+    assert!((5..=6).contains(&ok), "{statuses:?}");
     let limited = limited.expect("a 429");
     assert_video_error(&limited, 429, "rate_limited");
     assert_eq!(limited.header("x-ratelimit-limit"), Some("5"));
     assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!(retry >= 1);
-    // Limited requests created and charged nothing (5 jobs × 30 credits).
-    assert_eq!(fx.api.core().video_balance(VALID), Some(b0 - 150));
+    // Limited requests created and charged nothing (30 credits a job).
+    assert_eq!(fx.api.core().video_balance(VALID), Some(b0 - 30 * ok));
+    assert_eq!(fx.get("/v1/jobs", Some(OTHER)).await.json["total"], 0);
     // Removit is limited in its own envelope; other keys have their own bucket.
     let r = fx.get("/api/v1/status?job_id=x", Some(VALID)).await;
     assert_removit_error(&r, 429, "rate_limited");
@@ -1410,8 +1422,8 @@ async fn promise_kept(fault: Fault, fx: &Fx) -> bool {
                         .json(&video),
                 )
             };
+            // The first answer comes after the in-flight window closed.
             let first = send().await;
-            tokio::time::sleep(Duration::from_millis(120)).await;
             let second = send().await;
             let b1 = fx.api.core().video_balance(VALID).unwrap_or(0);
             first.json["id"] == second.json["id"]
