@@ -378,8 +378,7 @@ impl Call<'_> {
     }
     /// A Removit error body `{"error": code, "message": …}` (or any object).
     pub(crate) fn removit_error(&self, status: u16, body: Value) -> Reply {
-        self.core
-            .error_reply(Api::Removit, status, body, &self.request_id)
+        self.core.error_reply(Api::Removit, status, body)
     }
     /// A RemoveBGVideo error `{"error": {"code", "message", "request_id"}}`.
     pub(crate) fn video_error(&self, status: u16, code: &str, message: &str) -> Reply {
@@ -516,7 +515,6 @@ impl FakeCore {
                             Api::Removit,
                             503,
                             json!({"error": "service_unavailable", "message": "Internal error, retry later"}),
-                            &request_id,
                         );
                         r.extra.push(("retry-after", "1".into()));
                         r
@@ -577,7 +575,6 @@ impl FakeCore {
                         Api::Removit,
                         404,
                         json!({"error": "not_found", "message": msg}),
-                        &request_id,
                     ),
                     Api::Video => self.video_error(404, "not_found", &msg, &request_id),
                 };
@@ -741,7 +738,6 @@ impl FakeCore {
                 Api::Removit,
                 status,
                 json!({"error": "unauthorized", "message": message}),
-                request_id,
             ),
             Api::Video => {
                 let code = if invalid {
@@ -960,7 +956,7 @@ impl FakeCore {
 
     /// Builds an error reply in the API's envelope (or, under
     /// `unstructured-errors`, as text/HTML).
-    pub(crate) fn error_reply(&self, api: Api, status: u16, body: Value, _rid: &str) -> Reply {
+    pub(crate) fn error_reply(&self, api: Api, status: u16, body: Value) -> Reply {
         if self.faults.has(Fault::UnstructuredErrors) {
             let message = match api {
                 Api::Removit => body
@@ -986,7 +982,7 @@ impl FakeCore {
         } else {
             json!({"error": {"code": code, "message": message, "request_id": rid}})
         };
-        self.error_reply(Api::Video, status, body, rid)
+        self.error_reply(Api::Video, status, body)
     }
 
     /// Adds the common headers: request id, rate limit, Retry-After, delay.
@@ -1112,7 +1108,7 @@ fn fingerprint(req: &FakeRequest) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The first `n` path-ish characters of a URL for fate markers: its path
+/// The part of a URL that carries fate markers: its path
 /// (not host or query); an unparsable value is used as is.
 pub(crate) fn url_path(raw: &str) -> String {
     url::Url::parse(raw)
