@@ -378,8 +378,7 @@ impl Call<'_> {
     }
     /// A Removit error body `{"error": code, "message": …}` (or any object).
     pub(crate) fn removit_error(&self, status: u16, body: Value) -> Reply {
-        self.core
-            .error_reply(Api::Removit, status, body, &self.request_id)
+        self.core.error_reply(Api::Removit, status, body)
     }
     /// A RemoveBGVideo error `{"error": {"code", "message", "request_id"}}`.
     pub(crate) fn video_error(&self, status: u16, code: &str, message: &str) -> Reply {
@@ -516,7 +515,6 @@ impl FakeCore {
                             Api::Removit,
                             503,
                             json!({"error": "service_unavailable", "message": "Internal error, retry later"}),
-                            &request_id,
                         );
                         r.extra.push(("retry-after", "1".into()));
                         r
@@ -577,7 +575,6 @@ impl FakeCore {
                         Api::Removit,
                         404,
                         json!({"error": "not_found", "message": msg}),
-                        &request_id,
                     ),
                     Api::Video => self.video_error(404, "not_found", &msg, &request_id),
                 };
@@ -632,21 +629,18 @@ impl FakeCore {
             drop(st);
             return self.finish(reply, &request_id, Some(decision));
         }
-        let reply = if oversized {
-            self.too_large(&call)
+        let handled = if oversized {
+            self.too_large(&call).into()
         } else if route.idempotent() {
             self.with_idempotency(&call, &mut st, &route)
         } else {
-            self.route(&call, &mut st, &route).reply
+            self.route(&call, &mut st, &route)
         };
-        if api == Api::Video
-            && req.method.eq_ignore_ascii_case("POST")
-            && !matches!(route, Route::Admin)
-        {
-            self.record_event(&call, &mut st, &route, &reply);
+        if api == Api::Video {
+            self.record_event(&call, &mut st, &route, &handled);
         }
         drop(st);
-        self.finish(reply, &request_id, Some(decision))
+        self.finish(handled.reply, &request_id, Some(decision))
     }
 
     fn too_large(&self, call: &Call) -> Reply {
@@ -664,7 +658,7 @@ impl FakeCore {
             Route::VideoCreateJob => super::video::create_job(call, st),
             Route::VideoListJobs => super::video::list_jobs(call, st).into(),
             Route::VideoGetJob(id) => super::video::get_job(call, st, id).into(),
-            Route::VideoStartJob(id) => super::video::start_job(call, st, id).into(),
+            Route::VideoStartJob(id) => super::video::start_job(call, st, id),
             Route::UsageSummary => super::video::usage_summary(call, st).into(),
             Route::UsageEvents => super::video::usage_events(call, st).into(),
             Route::Admin => super::video::admin(call, st).into(),
@@ -744,7 +738,6 @@ impl FakeCore {
                 Api::Removit,
                 status,
                 json!({"error": "unauthorized", "message": message}),
-                request_id,
             ),
             Api::Video => {
                 let code = if invalid {
@@ -758,21 +751,22 @@ impl FakeCore {
     }
 
     /// Idempotency around a job-creating POST.
-    fn with_idempotency(&self, call: &Call, st: &mut State, route: &Route) -> Reply {
+    fn with_idempotency(&self, call: &Call, st: &mut State, route: &Route) -> Handled {
         let idem_key = if self.faults.has(Fault::IdempotencyIgnored) {
             None
         } else {
             call.req.header("idempotency-key").map(str::trim)
         };
         let Some(idem_key) = idem_key else {
-            return self.route(call, st, route).reply;
+            return self.route(call, st, route);
         };
         if idem_key.is_empty() || idem_key.len() > 255 {
             let msg = "Idempotency-Key must be 1 to 255 characters";
             return match call.api {
                 Api::Removit => call.validation(json!({"idempotency_key": [msg]})),
                 Api::Video => call.video_error(400, "invalid_request", msg),
-            };
+            }
+            .into();
         }
         let fp = fingerprint(call.req);
         let ttl_ms = self.config.idempotency_ttl_secs.saturating_mul(1000);
@@ -792,14 +786,16 @@ impl FakeCore {
                         json!({"error": "request_in_progress", "message": msg}),
                     ),
                     Api::Video => call.video_error(409, "request_in_progress", msg),
-                };
+                }
+                .into();
             }
             if e.fingerprint != fp {
                 let msg = "Idempotency-Key already used with a different request body";
                 return match call.api {
                     Api::Removit => call.validation(json!({"idempotency_key": [msg]})),
                     Api::Video => call.video_error(422, "idempotency_key_reused", msg),
-                };
+                }
+                .into();
             }
             let reply = Reply {
                 status: e.status,
@@ -808,6 +804,7 @@ impl FakeCore {
                 extra: vec![("idempotent-replayed", "true".to_string())],
                 delay_ms: 0,
             };
+            let mut charged_again = None;
             if self.faults.has(Fault::DoubleCharge)
                 && let Some(charge) = e.charge.clone()
             {
@@ -819,10 +816,15 @@ impl FakeCore {
                         acct.daily.entry(charge.day).or_default().credits_used += charge.credits;
                     }
                 }
+                charged_again = Some(charge);
             }
-            return reply;
+            return Handled {
+                reply,
+                charge: charged_again,
+            };
         }
         let handled = self.route(call, st, route);
+        let charge = handled.charge.clone();
         let mut reply = handled.reply;
         if (200..300).contains(&reply.status) {
             let store = &mut st.keys[key].idem;
@@ -835,7 +837,7 @@ impl FakeCore {
                     status: reply.status,
                     body: reply.body.clone(),
                     content_type: reply.content_type,
-                    charge: handled.charge,
+                    charge: charge.clone(),
                 },
             );
             store.order.push_back(idem_key.to_string());
@@ -846,10 +848,13 @@ impl FakeCore {
             }
             reply.delay_ms += self.config.create_latency_ms;
         }
-        reply
+        Handled { reply, charge }
     }
 
-    fn record_event(&self, call: &Call, st: &mut State, route: &Route, reply: &Reply) {
+    /// One usage event per billable RemoveBGVideo call (uploads, job
+    /// creation, starts), credits as actually taken; a capped ring.
+    fn record_event(&self, call: &Call, st: &mut State, route: &Route, handled: &Handled) {
+        let reply = &handled.reply;
         let (endpoint, job_id) = match route {
             Route::VideoUpload => ("/v1/uploads", None),
             Route::VideoCreateJob => {
@@ -861,15 +866,7 @@ impl FakeCore {
             Route::VideoStartJob(id) => ("/v1/jobs/{id}/start", Some(id.clone())),
             _ => return,
         };
-        let credits = match &job_id {
-            Some(id) if (200..300).contains(&reply.status) => st
-                .video_jobs
-                .get(id)
-                .filter(|j| j.started_ms == Some(call.now))
-                .map(|j| j.charged)
-                .unwrap_or(0),
-            _ => 0,
-        };
+        let credits = handled.charge.as_ref().map_or(0, |c| c.credits);
         let cap = self.config.max_usage_events.max(1);
         let account = st.keys[call.key].account;
         let events = &mut st.accounts[account].events;
@@ -959,7 +956,7 @@ impl FakeCore {
 
     /// Builds an error reply in the API's envelope (or, under
     /// `unstructured-errors`, as text/HTML).
-    pub(crate) fn error_reply(&self, api: Api, status: u16, body: Value, _rid: &str) -> Reply {
+    pub(crate) fn error_reply(&self, api: Api, status: u16, body: Value) -> Reply {
         if self.faults.has(Fault::UnstructuredErrors) {
             let message = match api {
                 Api::Removit => body
@@ -985,7 +982,7 @@ impl FakeCore {
         } else {
             json!({"error": {"code": code, "message": message, "request_id": rid}})
         };
-        self.error_reply(Api::Video, status, body, rid)
+        self.error_reply(Api::Video, status, body)
     }
 
     /// Adds the common headers: request id, rate limit, Retry-After, delay.
@@ -1111,7 +1108,7 @@ fn fingerprint(req: &FakeRequest) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The first `n` path-ish characters of a URL for fate markers: its path
+/// The part of a URL that carries fate markers: its path
 /// (not host or query); an unparsable value is used as is.
 pub(crate) fn url_path(raw: &str) -> String {
     url::Url::parse(raw)

@@ -14,6 +14,9 @@ pub mod server;
 mod video;
 pub mod webhook;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

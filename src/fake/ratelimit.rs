@@ -81,7 +81,7 @@ mod tests {
         let d = b.take(1_000_000, true);
         assert!(!d.allowed);
         assert_eq!(d.retry_after_secs, 1);
-        assert!(d.reset_unix >= 1_000 + 1);
+        assert!(d.reset_unix > 1_000);
         assert!(b.take(1_000_500, true).allowed);
         let d = b.take(1_000_500, false);
         assert!(d.allowed);

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -87,13 +87,12 @@ async fn handle(
         headers,
         body: Bytes::new(),
     };
-    let limit = usize::try_from(core.max_body_bytes()).unwrap_or(usize::MAX);
-    let resp = match Limited::new(body, limit).collect().await {
-        Ok(collected) => {
-            fake.body = collected.to_bytes();
+    let resp = match read_body(body, core.max_body_bytes()).await {
+        Body::Complete(bytes) => {
+            fake.body = bytes;
             core.handle_guarded(fake)
         }
-        Err(_) => core.handle_oversized(fake),
+        Body::TooLarge => core.handle_oversized(fake),
     };
     if let Some(delay) = resp.delay {
         tokio::time::sleep(delay).await;
@@ -113,4 +112,50 @@ fn to_hyper(resp: FakeResponse) -> Response<Full<Bytes>> {
         *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         fallback
     })
+}
+
+enum Body {
+    Complete(Bytes),
+    TooLarge,
+}
+
+/// Reads the body up to `limit` bytes. Past it, the rest is read and
+/// discarded (up to 4× the limit) so the client still gets its error
+/// response instead of a reset connection; nothing past the limit is kept.
+async fn read_body(mut body: Incoming, limit: u64) -> Body {
+    let drain_cap = limit.saturating_mul(4);
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            // The client went away mid-body: whatever we answer is moot.
+            return Body::TooLarge;
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len() as u64);
+        if total > limit {
+            chunks.clear();
+            if total > drain_cap {
+                return Body::TooLarge;
+            }
+        } else {
+            chunks.push(data);
+        }
+    }
+    if total > limit {
+        return Body::TooLarge;
+    }
+    match chunks.len() {
+        0 => Body::Complete(Bytes::new()),
+        1 => Body::Complete(chunks.pop().unwrap_or_default()),
+        _ => {
+            let mut all = Vec::with_capacity(total as usize);
+            for c in &chunks {
+                all.extend_from_slice(c);
+            }
+            Body::Complete(Bytes::from(all))
+        }
+    }
 }

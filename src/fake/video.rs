@@ -67,10 +67,10 @@ pub(crate) struct VideoJob {
     slow: bool,
     status: Status,
     /// Start of the current run.
-    pub started_ms: Option<u64>,
+    started_ms: Option<u64>,
     run: u32,
     /// Credits currently taken.
-    pub charged: i64,
+    charged: i64,
     billing: Option<&'static str>,
     output_url: Option<String>,
     error: Option<&'static str>,
@@ -522,34 +522,45 @@ fn not_found(call: &Call) -> Reply {
 }
 
 /// `POST /v1/jobs/{id}/start`.
-pub(crate) fn start_job(call: &Call, st: &mut State, id: &str) -> Reply {
+pub(crate) fn start_job(call: &Call, st: &mut State, id: &str) -> Handled {
     let account = st.keys[call.key].account;
     let Some(job) = st.video_jobs.get(id).filter(|j| j.account == account) else {
-        return not_found(call);
+        return not_found(call).into();
     };
     match job.status {
         Status::Processing | Status::Completed => {
-            return call.video_error(
-                409,
-                "invalid_state",
-                &format!(
-                    "Job is {}; only created or failed jobs can be started",
-                    job.status.as_str()
-                ),
-            );
+            return call
+                .video_error(
+                    409,
+                    "invalid_state",
+                    &format!(
+                        "Job is {}; only created or failed jobs can be started",
+                        job.status.as_str()
+                    ),
+                )
+                .into();
         }
         Status::Created | Status::Failed => {}
     }
     let c = cost(job.model, job.duration_seconds);
     let balance = st.accounts[account].video_balance;
     if balance < c && !call.has(Fault::No402) {
-        return insufficient(call, c, balance);
+        return insufficient(call, c, balance).into();
     }
+    let day = job.created_day;
     start_run(call, st, id);
-    Reply::json(
-        200,
-        &json!({"success": true, "id": id, "status": "processing", "message": "Job started"}),
-    )
+    Handled {
+        reply: Reply::json(
+            200,
+            &json!({"success": true, "id": id, "status": "processing", "message": "Job started"}),
+        ),
+        charge: Some(Charge {
+            api: super::core::Api::Video,
+            account,
+            credits: c,
+            day,
+        }),
+    }
 }
 
 /// `GET /v1/jobs/{id}`.

@@ -1,0 +1,265 @@
+//! `golive check` end to end, in-process: the healthy fake is GO, every fault
+//! of the catalogue is caught by the family that should catch it (and by no
+//! unrelated one), and the verdicts hold against a differently-built server.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use golive::engine::{self, RunConfig, Target};
+use golive::fake::{FakeConfig, FakeCore, FakeOptions, FakeRequest, Fault, KeyConfig};
+use golive::pack::{self, Pack};
+use golive::report::{Family, Report, Status, Verdict};
+
+fn packs() -> Vec<Pack> {
+    pack::embedded_names()
+        .iter()
+        .map(|n| pack::load_embedded(n).expect("embedded pack loads"))
+        .collect()
+}
+
+fn config(target: Target, vars: &[(&str, &str)]) -> RunConfig {
+    RunConfig {
+        target,
+        packs: packs(),
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        env: Arc::new(|_| None),
+        cancel: None,
+        progress: None,
+        only: vec![],
+    }
+}
+
+async fn check_fake(faults: Vec<Fault>, cfg: FakeConfig, vars: &[(&str, &str)]) -> Report {
+    engine::run(config(Target::Fake(FakeOptions { config: cfg, faults }), vars)).await
+}
+
+fn describe(r: &Report) -> String {
+    r.checks
+        .iter()
+        .filter(|c| c.status != Status::Pass)
+        .map(|c| format!("  {:?} {} — {}", c.status, c.id, c.summary))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_fake_is_go_with_every_check_passing() {
+    let t0 = Instant::now();
+    let r = check_fake(vec![], FakeConfig::default(), &[]).await;
+    assert_eq!(r.verdict, Verdict::Go, "{}\n{}", r.verdict_reason, describe(&r));
+    assert!(
+        r.checks.iter().all(|c| c.status == Status::Pass),
+        "every check passes against the healthy fake:\n{}",
+        describe(&r)
+    );
+    // Both packs, every family of the design, in each pack.
+    for p in ["removit", "removebgvideo"] {
+        let families: BTreeSet<Family> = r.checks.iter().filter(|c| c.pack == p).map(|c| c.family).collect();
+        assert_eq!(families.len(), Family::ALL.len(), "{p} covers all nine families: {families:?}");
+    }
+    assert!(t0.elapsed() < Duration::from_secs(60), "took {:?}", t0.elapsed());
+}
+
+/// What a fault must do to the verdict, and which families may notice it.
+struct Row {
+    fault: &'static str,
+    /// Families in which some check must fail (or warn, for `warn_only`).
+    catches: &'static [Family],
+    /// A fault that only removes a `[conv]` feature: a warning, verdict GO.
+    warn_only: bool,
+    /// Other families that may legitimately fail or error too.
+    also: &'static [Family],
+}
+
+const MATRIX: &[Row] = {
+    use Family::*;
+    &[
+        Row { fault: "auth-bypass", catches: &[Auth], warn_only: false, also: &[] },
+        Row { fault: "wrong-auth-status", catches: &[Auth], warn_only: false, also: &[Schema] },
+        Row { fault: "no-rate-limit", catches: &[RateLimit], warn_only: false, also: &[] },
+        Row { fault: "no-retry-after", catches: &[RateLimit], warn_only: false, also: &[] },
+        Row { fault: "idempotency-ignored", catches: &[Idempotency], warn_only: true, also: &[] },
+        Row { fault: "double-charge", catches: &[Idempotency], warn_only: false, also: &[Credits] },
+        // Negative balances and unrefunded failed jobs also break the usage/job schemas.
+        Row { fault: "no-402", catches: &[Credits], warn_only: false, also: &[Schema] },
+        Row { fault: "no-refund", catches: &[Credits], warn_only: false, also: &[Schema] },
+        // Credits checks that wait for a job to finish cannot conclude: error, not fail.
+        Row { fault: "stuck-jobs", catches: &[Lifecycle], warn_only: false, also: &[Credits, Timeouts] },
+        // A missing job_id is also a job id that is not echoed.
+        Row { fault: "schema-drift", catches: &[Schema], warn_only: false, also: &[Observability] },
+        // Every family that asserts a documented error body sees an HTML one.
+        Row {
+            fault: "unstructured-errors",
+            catches: &[Schema],
+            warn_only: false,
+            also: &[Auth, Isolation, Credits, RateLimit, Idempotency, Lifecycle, Observability],
+        },
+        // RemoveBGVideo's error envelope requires request_id, so its schema breaks too.
+        Row { fault: "no-request-id", catches: &[Observability], warn_only: false, also: &[Schema] },
+        Row { fault: "slow", catches: &[Timeouts], warn_only: false, also: &[] },
+        // A bare 503 is undocumented, not JSON, and carries no request id.
+        Row { fault: "flaky", catches: &[Schema], warn_only: false, also: &[Observability] },
+        Row { fault: "admin-exposed", catches: &[Auth], warn_only: false, also: &[Schema] },
+    ]
+};
+
+/// Runs every fault of the catalogue at once (each with its own fakes) and
+/// checks each against its row. A fault without a row fails the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_matrix_every_fault_is_caught_by_its_family_and_no_other() {
+    let rows: BTreeMap<&str, &Row> = MATRIX.iter().map(|r| (r.fault, r)).collect();
+    let missing: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).filter(|n| !rows.contains_key(n)).collect();
+    assert!(missing.is_empty(), "faults without a row in the matrix: {missing:?}");
+
+    let mut tasks = Vec::new();
+    for fault in Fault::ALL.iter().copied() {
+        tasks.push(tokio::spawn(async move {
+            let mut cfg = FakeConfig::default();
+            let mut vars: Vec<(&str, &str)> = vec![];
+            if fault.name() == "slow" {
+                // Same shape as the default (a delay past the SLA), scaled down so the
+                // run stays short: 350 ms responses against a 250 ms SLA.
+                cfg.slow_response_ms = 350;
+                vars.push(("sla", "250ms"));
+            }
+            (fault, check_fake(vec![fault], cfg, &vars).await)
+        }));
+    }
+    let mut problems = Vec::new();
+    for t in tasks {
+        let (fault, report) = t.await.expect("run completes");
+        let row = rows[fault.name()];
+        let failing: BTreeSet<Family> = report
+            .checks
+            .iter()
+            .filter(|c| matches!(c.status, Status::Fail | Status::Error))
+            .map(|c| c.family)
+            .collect();
+        let warning: BTreeSet<Family> = report.checks.iter().filter(|c| c.status == Status::Warn).map(|c| c.family).collect();
+        let caught = if row.warn_only { &warning } else { &failing };
+        for fam in row.catches {
+            if !caught.contains(fam) {
+                problems.push(format!("{}: no {} in {fam}\n{}", fault.name(), if row.warn_only { "warning" } else { "failure" }, describe(&report)));
+            }
+        }
+        let expected = if row.warn_only { Verdict::Go } else { Verdict::NoGo };
+        if report.verdict != expected {
+            problems.push(format!("{}: verdict {} (expected {expected}): {}", fault.name(), report.verdict, report.verdict_reason));
+        }
+        for fam in &failing {
+            if !row.catches.contains(fam) && !row.also.contains(fam) {
+                problems.push(format!("{}: unrelated family {fam} failed\n{}", fault.name(), describe(&report)));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// A second server for the same contract, built from the fake's core but
+/// looking different on the wire: other key values, extra fields in every JSON
+/// object, reversed field order, jitter, a tighter rate limit and slower jobs.
+/// The checks must give the same GO.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdicts_hold_against_a_differently_built_server() {
+    let keys = [
+        ("valid", "vk-7f3a-live-looking-valid", 1000, false),
+        ("other", "vk-19c2-second-account", 1000, false),
+        ("empty", "vk-0000-no-credits", 0, false),
+        ("disabled", "vk-dead-disabled", 1000, true),
+    ];
+    let mut cfg = FakeConfig::default();
+    cfg.keys = keys
+        .iter()
+        .map(|(role, key, credits, disabled)| KeyConfig {
+            key: key.to_string(),
+            account: format!("acct-{role}"),
+            credits: *credits,
+            disabled: *disabled,
+            role: Some(role.to_string()),
+        })
+        .collect();
+    cfg.rate_limit.per_second = 5.0;
+    cfg.rate_limit.burst = 15;
+    cfg.processing_ms = 1500;
+    let core = Arc::new(FakeCore::new(FakeOptions { config: cfg, faults: vec![] }));
+    let server = wiremock::MockServer::builder().disable_request_recording().start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(Variant(core))
+        .mount(&server)
+        .await;
+    let env: BTreeMap<String, String> = [
+        ("GOLIVE_KEY", keys[0].1),
+        ("GOLIVE_KEY_OTHER", keys[1].1),
+        ("GOLIVE_KEY_EMPTY", keys[2].1),
+        ("GOLIVE_KEY_DISABLED", keys[3].1),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut rc = config(Target::Live(server.uri()), &[("poll_deadline", "15s")]);
+    rc.env = Arc::new(move |n| env.get(n).cloned());
+    let r = engine::run(rc).await;
+    assert_eq!(r.verdict, Verdict::Go, "{}\n{}", r.verdict_reason, describe(&r));
+    assert!(r.checks.iter().all(|c| c.status == Status::Pass), "{}", describe(&r));
+    assert_eq!(r.target.kind, "live");
+}
+
+struct Variant(Arc<FakeCore>);
+
+fn dress(v: &mut serde_json::Value, depth: usize) {
+    if let serde_json::Value::Object(m) = v {
+        for x in m.values_mut() {
+            dress(x, depth + 1);
+        }
+        let mut entries: Vec<(String, serde_json::Value)> = std::mem::take(m).into_iter().collect();
+        entries.reverse();
+        m.insert(format!("x_vendor_{depth}"), serde_json::json!({"note": "an undocumented extra"}));
+        m.extend(entries);
+    } else if let serde_json::Value::Array(a) = v {
+        for x in a {
+            dress(x, depth + 1);
+        }
+    }
+}
+
+impl wiremock::Respond for Variant {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let req = FakeRequest {
+            method: request.method.as_str().to_string(),
+            path: request.url.path().to_string(),
+            query: request.url.query().map(str::to_string),
+            headers: request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            body: bytes::Bytes::from(request.body.clone()),
+        };
+        let resp = self.0.handle(req);
+        let body = match serde_json::from_slice::<serde_json::Value>(&resp.body) {
+            Ok(mut v) => {
+                dress(&mut v, 0);
+                serde_json::to_vec(&v).unwrap_or_default()
+            }
+            Err(_) => resp.body.to_vec(),
+        };
+        let mut t = wiremock::ResponseTemplate::new(resp.status);
+        let mut ct = "application/json".to_string();
+        // Headers in another order, names in another case.
+        for (k, v) in resp.headers.iter().rev() {
+            if k.eq_ignore_ascii_case("content-type") {
+                ct = v.clone();
+            } else if k.eq_ignore_ascii_case("idempotent-replayed") || k.eq_ignore_ascii_case("retry-after") {
+                t = t.append_header(k.to_ascii_uppercase().as_str(), v.as_str());
+            } else {
+                t = t.append_header(k.as_str(), v.as_str());
+            }
+        }
+        let jitter = Duration::from_millis((body.len() % 23) as u64) + resp.delay.unwrap_or_default();
+        t.set_body_raw(body, &ct).set_delay(jitter)
+    }
+}
