@@ -461,7 +461,7 @@ pub enum StatusItem {
 #[serde(untagged)]
 pub enum MatchSpec {
     Many(Vec<Matcher>),
-    One(Matcher),
+    One(Box<Matcher>),
     Equals(Value),
 }
 

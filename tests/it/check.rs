@@ -34,7 +34,14 @@ fn config(target: Target, vars: &[(&str, &str)]) -> RunConfig {
 }
 
 async fn check_fake(faults: Vec<Fault>, cfg: FakeConfig, vars: &[(&str, &str)]) -> Report {
-    engine::run(config(Target::Fake(FakeOptions { config: cfg, faults }), vars)).await
+    engine::run(config(
+        Target::Fake(FakeOptions {
+            config: cfg,
+            faults,
+        }),
+        vars,
+    ))
+    .await
 }
 
 fn describe(r: &Report) -> String {
@@ -50,7 +57,13 @@ fn describe(r: &Report) -> String {
 async fn healthy_fake_is_go_with_every_check_passing() {
     let t0 = Instant::now();
     let r = check_fake(vec![], FakeConfig::default(), &[]).await;
-    assert_eq!(r.verdict, Verdict::Go, "{}\n{}", r.verdict_reason, describe(&r));
+    assert_eq!(
+        r.verdict,
+        Verdict::Go,
+        "{}\n{}",
+        r.verdict_reason,
+        describe(&r)
+    );
     assert!(
         r.checks.iter().all(|c| c.status == Status::Pass),
         "every check passes against the healthy fake:\n{}",
@@ -58,10 +71,23 @@ async fn healthy_fake_is_go_with_every_check_passing() {
     );
     // Both packs, every family of the design, in each pack.
     for p in ["removit", "removebgvideo"] {
-        let families: BTreeSet<Family> = r.checks.iter().filter(|c| c.pack == p).map(|c| c.family).collect();
-        assert_eq!(families.len(), Family::ALL.len(), "{p} covers all nine families: {families:?}");
+        let families: BTreeSet<Family> = r
+            .checks
+            .iter()
+            .filter(|c| c.pack == p)
+            .map(|c| c.family)
+            .collect();
+        assert_eq!(
+            families.len(),
+            Family::ALL.len(),
+            "{p} covers all nine families: {families:?}"
+        );
     }
-    assert!(t0.elapsed() < Duration::from_secs(60), "took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        t0.elapsed()
+    );
 }
 
 /// What a fault must do to the verdict, and which families may notice it.
@@ -78,32 +104,110 @@ struct Row {
 const MATRIX: &[Row] = {
     use Family::*;
     &[
-        Row { fault: "auth-bypass", catches: &[Auth], warn_only: false, also: &[] },
-        Row { fault: "wrong-auth-status", catches: &[Auth], warn_only: false, also: &[Schema] },
-        Row { fault: "no-rate-limit", catches: &[RateLimit], warn_only: false, also: &[] },
-        Row { fault: "no-retry-after", catches: &[RateLimit], warn_only: false, also: &[] },
-        Row { fault: "idempotency-ignored", catches: &[Idempotency], warn_only: true, also: &[] },
-        Row { fault: "double-charge", catches: &[Idempotency], warn_only: false, also: &[Credits] },
+        Row {
+            fault: "auth-bypass",
+            catches: &[Auth],
+            warn_only: false,
+            also: &[],
+        },
+        Row {
+            fault: "wrong-auth-status",
+            catches: &[Auth],
+            warn_only: false,
+            also: &[Schema],
+        },
+        Row {
+            fault: "no-rate-limit",
+            catches: &[RateLimit],
+            warn_only: false,
+            also: &[],
+        },
+        Row {
+            fault: "no-retry-after",
+            catches: &[RateLimit],
+            warn_only: false,
+            also: &[],
+        },
+        Row {
+            fault: "idempotency-ignored",
+            catches: &[Idempotency],
+            warn_only: true,
+            also: &[],
+        },
+        Row {
+            fault: "double-charge",
+            catches: &[Idempotency],
+            warn_only: false,
+            also: &[Credits],
+        },
         // Negative balances and unrefunded failed jobs also break the usage/job schemas.
-        Row { fault: "no-402", catches: &[Credits], warn_only: false, also: &[Schema] },
-        Row { fault: "no-refund", catches: &[Credits], warn_only: false, also: &[Schema] },
+        Row {
+            fault: "no-402",
+            catches: &[Credits],
+            warn_only: false,
+            also: &[Schema],
+        },
+        Row {
+            fault: "no-refund",
+            catches: &[Credits],
+            warn_only: false,
+            also: &[Schema],
+        },
         // Credits checks that wait for a job to finish cannot conclude: error, not fail.
-        Row { fault: "stuck-jobs", catches: &[Lifecycle], warn_only: false, also: &[Credits, Timeouts] },
+        Row {
+            fault: "stuck-jobs",
+            catches: &[Lifecycle],
+            warn_only: false,
+            also: &[Credits, Timeouts],
+        },
         // A missing job_id is also a job id that is not echoed.
-        Row { fault: "schema-drift", catches: &[Schema], warn_only: false, also: &[Observability] },
+        Row {
+            fault: "schema-drift",
+            catches: &[Schema],
+            warn_only: false,
+            also: &[Observability],
+        },
         // Every family that asserts a documented error body sees an HTML one.
         Row {
             fault: "unstructured-errors",
             catches: &[Schema],
             warn_only: false,
-            also: &[Auth, Isolation, Credits, RateLimit, Idempotency, Lifecycle, Observability],
+            also: &[
+                Auth,
+                Isolation,
+                Credits,
+                RateLimit,
+                Idempotency,
+                Lifecycle,
+                Observability,
+            ],
         },
         // RemoveBGVideo's error envelope requires request_id, so its schema breaks too.
-        Row { fault: "no-request-id", catches: &[Observability], warn_only: false, also: &[Schema] },
-        Row { fault: "slow", catches: &[Timeouts], warn_only: false, also: &[] },
+        Row {
+            fault: "no-request-id",
+            catches: &[Observability],
+            warn_only: false,
+            also: &[Schema],
+        },
+        Row {
+            fault: "slow",
+            catches: &[Timeouts],
+            warn_only: false,
+            also: &[],
+        },
         // A bare 503 is undocumented, not JSON, and carries no request id.
-        Row { fault: "flaky", catches: &[Schema], warn_only: false, also: &[Observability] },
-        Row { fault: "admin-exposed", catches: &[Auth], warn_only: false, also: &[Schema] },
+        Row {
+            fault: "flaky",
+            catches: &[Schema],
+            warn_only: false,
+            also: &[Observability],
+        },
+        Row {
+            fault: "admin-exposed",
+            catches: &[Auth],
+            warn_only: false,
+            also: &[Schema],
+        },
     ]
 };
 
@@ -112,8 +216,15 @@ const MATRIX: &[Row] = {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_matrix_every_fault_is_caught_by_its_family_and_no_other() {
     let rows: BTreeMap<&str, &Row> = MATRIX.iter().map(|r| (r.fault, r)).collect();
-    let missing: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).filter(|n| !rows.contains_key(n)).collect();
-    assert!(missing.is_empty(), "faults without a row in the matrix: {missing:?}");
+    let missing: Vec<&str> = Fault::ALL
+        .iter()
+        .map(|f| f.name())
+        .filter(|n| !rows.contains_key(n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "faults without a row in the matrix: {missing:?}"
+    );
 
     let mut tasks = Vec::new();
     for fault in Fault::ALL.iter().copied() {
@@ -139,20 +250,43 @@ async fn fault_matrix_every_fault_is_caught_by_its_family_and_no_other() {
             .filter(|c| matches!(c.status, Status::Fail | Status::Error))
             .map(|c| c.family)
             .collect();
-        let warning: BTreeSet<Family> = report.checks.iter().filter(|c| c.status == Status::Warn).map(|c| c.family).collect();
+        let warning: BTreeSet<Family> = report
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Warn)
+            .map(|c| c.family)
+            .collect();
         let caught = if row.warn_only { &warning } else { &failing };
         for fam in row.catches {
             if !caught.contains(fam) {
-                problems.push(format!("{}: no {} in {fam}\n{}", fault.name(), if row.warn_only { "warning" } else { "failure" }, describe(&report)));
+                problems.push(format!(
+                    "{}: no {} in {fam}\n{}",
+                    fault.name(),
+                    if row.warn_only { "warning" } else { "failure" },
+                    describe(&report)
+                ));
             }
         }
-        let expected = if row.warn_only { Verdict::Go } else { Verdict::NoGo };
+        let expected = if row.warn_only {
+            Verdict::Go
+        } else {
+            Verdict::NoGo
+        };
         if report.verdict != expected {
-            problems.push(format!("{}: verdict {} (expected {expected}): {}", fault.name(), report.verdict, report.verdict_reason));
+            problems.push(format!(
+                "{}: verdict {} (expected {expected}): {}",
+                fault.name(),
+                report.verdict,
+                report.verdict_reason
+            ));
         }
         for fam in &failing {
             if !row.catches.contains(fam) && !row.also.contains(fam) {
-                problems.push(format!("{}: unrelated family {fam} failed\n{}", fault.name(), describe(&report)));
+                problems.push(format!(
+                    "{}: unrelated family {fam} failed\n{}",
+                    fault.name(),
+                    describe(&report)
+                ));
             }
         }
     }
@@ -171,22 +305,30 @@ async fn verdicts_hold_against_a_differently_built_server() {
         ("empty", "vk-0000-no-credits", 0, false),
         ("disabled", "vk-dead-disabled", 1000, true),
     ];
-    let mut cfg = FakeConfig::default();
-    cfg.keys = keys
-        .iter()
-        .map(|(role, key, credits, disabled)| KeyConfig {
-            key: key.to_string(),
-            account: format!("acct-{role}"),
-            credits: *credits,
-            disabled: *disabled,
-            role: Some(role.to_string()),
-        })
-        .collect();
+    let mut cfg = FakeConfig {
+        keys: keys
+            .iter()
+            .map(|(role, key, credits, disabled)| KeyConfig {
+                key: key.to_string(),
+                account: format!("acct-{role}"),
+                credits: *credits,
+                disabled: *disabled,
+                role: Some(role.to_string()),
+            })
+            .collect(),
+        processing_ms: 1500,
+        ..FakeConfig::default()
+    };
     cfg.rate_limit.per_second = 5.0;
     cfg.rate_limit.burst = 15;
-    cfg.processing_ms = 1500;
-    let core = Arc::new(FakeCore::new(FakeOptions { config: cfg, faults: vec![] }));
-    let server = wiremock::MockServer::builder().disable_request_recording().start().await;
+    let core = Arc::new(FakeCore::new(FakeOptions {
+        config: cfg,
+        faults: vec![],
+    }));
+    let server = wiremock::MockServer::builder()
+        .disable_request_recording()
+        .start()
+        .await;
     wiremock::Mock::given(wiremock::matchers::any())
         .respond_with(Variant(core))
         .mount(&server)
@@ -203,26 +345,51 @@ async fn verdicts_hold_against_a_differently_built_server() {
     let mut rc = config(Target::Live(server.uri()), &[("poll_deadline", "15s")]);
     rc.env = Arc::new(move |n| env.get(n).cloned());
     let r = engine::run(rc).await;
-    assert_eq!(r.verdict, Verdict::Go, "{}\n{}", r.verdict_reason, describe(&r));
-    assert!(r.checks.iter().all(|c| c.status == Status::Pass), "{}", describe(&r));
+    assert_eq!(
+        r.verdict,
+        Verdict::Go,
+        "{}\n{}",
+        r.verdict_reason,
+        describe(&r)
+    );
+    assert!(
+        r.checks.iter().all(|c| c.status == Status::Pass),
+        "{}",
+        describe(&r)
+    );
     assert_eq!(r.target.kind, "live");
 }
 
 struct Variant(Arc<FakeCore>);
 
-fn dress(v: &mut serde_json::Value, depth: usize) {
-    if let serde_json::Value::Object(m) = v {
-        for x in m.values_mut() {
-            dress(x, depth + 1);
+/// Reverses field order everywhere and adds an undocumented field to every
+/// record (the body, its `error`, and the items of `jobs`/`events`/`daily`);
+/// maps such as `rates` or `final_urls` keep their documented keys.
+fn dress(v: &mut serde_json::Value, record: bool) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<(String, serde_json::Value)> =
+                std::mem::take(m).into_iter().collect();
+            entries.reverse();
+            if record {
+                m.insert(
+                    "x_vendor_trace".into(),
+                    serde_json::json!({"note": "an undocumented extra"}),
+                );
+            }
+            for (k, mut x) in entries {
+                match (k.as_str(), &mut x) {
+                    ("error", serde_json::Value::Object(_)) => dress(&mut x, true),
+                    ("jobs" | "events" | "daily", serde_json::Value::Array(items)) => {
+                        items.iter_mut().for_each(|i| dress(i, true))
+                    }
+                    _ => dress(&mut x, false),
+                }
+                m.insert(k, x);
+            }
         }
-        let mut entries: Vec<(String, serde_json::Value)> = std::mem::take(m).into_iter().collect();
-        entries.reverse();
-        m.insert(format!("x_vendor_{depth}"), serde_json::json!({"note": "an undocumented extra"}));
-        m.extend(entries);
-    } else if let serde_json::Value::Array(a) = v {
-        for x in a {
-            dress(x, depth + 1);
-        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| dress(x, false)),
+        _ => {}
     }
 }
 
@@ -235,14 +402,19 @@ impl wiremock::Respond for Variant {
             headers: request
                 .headers
                 .iter()
-                .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_ascii_lowercase(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect(),
             body: bytes::Bytes::from(request.body.clone()),
         };
         let resp = self.0.handle(req);
         let body = match serde_json::from_slice::<serde_json::Value>(&resp.body) {
             Ok(mut v) => {
-                dress(&mut v, 0);
+                dress(&mut v, true);
                 serde_json::to_vec(&v).unwrap_or_default()
             }
             Err(_) => resp.body.to_vec(),
@@ -253,13 +425,57 @@ impl wiremock::Respond for Variant {
         for (k, v) in resp.headers.iter().rev() {
             if k.eq_ignore_ascii_case("content-type") {
                 ct = v.clone();
-            } else if k.eq_ignore_ascii_case("idempotent-replayed") || k.eq_ignore_ascii_case("retry-after") {
+            } else if k.eq_ignore_ascii_case("idempotent-replayed")
+                || k.eq_ignore_ascii_case("retry-after")
+            {
                 t = t.append_header(k.to_ascii_uppercase().as_str(), v.as_str());
             } else {
                 t = t.append_header(k.as_str(), v.as_str());
             }
         }
-        let jitter = Duration::from_millis((body.len() % 23) as u64) + resp.delay.unwrap_or_default();
+        let jitter =
+            Duration::from_millis((body.len() % 23) as u64) + resp.delay.unwrap_or_default();
         t.set_body_raw(body, &ct).set_delay(jitter)
+    }
+}
+
+/// The terminal summary and report.json of a healthy and a faulty run, pinned
+/// (timings, ids, digests and evidence redacted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_of_summary_and_report_json() {
+    use golive::engine::summary::{Style, render};
+    let healthy = check_fake(vec![], FakeConfig::default(), &[]);
+    let faulty = check_fake(vec![Fault::WrongAuthStatus], FakeConfig::default(), &[]);
+    let (healthy, faulty) = tokio::join!(healthy, faulty);
+    for (name, report) in [("healthy", &healthy), ("wrong_auth_status", &faulty)] {
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("../../snapshots");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.add_filter(r"req_[0-9A-HJKMNP-TV-Z]{26}", "[request-id]");
+        settings.add_filter(r"job_[0-9A-HJKMNP-TV-Z]{26}", "[job-id]");
+        settings.add_filter(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[uuid]",
+        );
+        settings.add_filter(r"in \d+\.\d s\)", "in [duration])");
+        settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
+        settings.bind(|| {
+            insta::assert_snapshot!(
+                format!("check_{name}_summary"),
+                render(report, Style { color: false })
+            );
+            insta::assert_json_snapshot!(format!("check_{name}_report"), report, {
+                ".started_at" => "[time]",
+                ".finished_at" => "[time]",
+                ".duration_ms" => "[ms]",
+                ".packs[].scenarios[].sha256" => "[sha256]",
+                ".checks[].duration_ms" => "[ms]",
+                ".checks[].evidence" => insta::dynamic_redaction(|v, _| {
+                    format!("[{} exchanges]", v.as_slice().map_or(0, |s| s.len()))
+                }),
+                ".checks[].findings[].request_id" => "[request-id]",
+                ".checks[].findings[].exchange" => "[index]",
+            });
+        });
     }
 }
