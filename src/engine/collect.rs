@@ -203,7 +203,11 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
                 out.push(Problem {
                     level: FindingLevel::Fail,
                     // Items of a list break the same way: fold /jobs/3/x and /jobs/7/x.
-                    key: format!("schema {ep_label} {status} {} {}", fold_indices(&v.pointer), v.schema_path),
+                    key: format!(
+                        "schema {ep_label} {status} {} {}",
+                        fold_indices(&v.pointer),
+                        v.schema_path
+                    ),
                     message: format!(
                         "{status} from `{ep_label}` breaks {file} at {ptr}: {}",
                         v.message
@@ -231,7 +235,13 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
 fn fold_indices(pointer: &str) -> String {
     pointer
         .split('/')
-        .map(|seg| if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) { "*" } else { seg })
+        .map(|seg| {
+            if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+                "*"
+            } else {
+                seg
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }

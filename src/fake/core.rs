@@ -19,6 +19,10 @@ use super::ratelimit::{Decision, TokenBucket};
 use super::webhook::{self, WebhookDelivery};
 use super::{FakeConfig, FakeOptions, multipart};
 
+/// How long the `short-retry-after` fault keeps a limited key limited,
+/// while its 429s still say `Retry-After: 1`.
+pub const SHORT_RETRY_AFTER_PENALTY_MS: u64 = 2_500;
+
 /// Where the core's time comes from (Unix milliseconds).
 pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> u64;
@@ -610,6 +614,11 @@ impl FakeCore {
         // rate limit
         let enforce = !self.faults.has(Fault::NoRateLimit);
         let decision = st.keys[key].bucket.take(now, enforce);
+        if !decision.allowed && self.faults.has(Fault::ShortRetryAfter) {
+            st.keys[key]
+                .bucket
+                .penalize(now, SHORT_RETRY_AFTER_PENALTY_MS);
+        }
         let call = Call {
             core: self,
             req: &req,
@@ -796,6 +805,14 @@ impl FakeCore {
                     Api::Video => call.video_error(422, "idempotency_key_reused", msg),
                 }
                 .into();
+            }
+            if self.faults.has(Fault::ReplayNewJob) {
+                let mut handled = self.route(call, st, route);
+                handled
+                    .reply
+                    .extra
+                    .push(("idempotent-replayed", "true".to_string()));
+                return handled;
             }
             let reply = Reply {
                 status: e.status,

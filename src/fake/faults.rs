@@ -15,10 +15,14 @@ pub enum Fault {
     NoRateLimit,
     /// 429 responses carry no Retry-After header.
     NoRetryAfter,
+    /// 429 says `Retry-After: 1` but the key stays limited for 2.5 s after it.
+    ShortRetryAfter,
     /// Idempotency-Key is ignored: a replay creates a second job and charge, no Idempotent-Replayed.
     IdempotencyIgnored,
     /// A replay returns the same job but charges the account again.
     DoubleCharge,
+    /// A replay is marked `Idempotent-Replayed: true` but carries a new job (and charge).
+    ReplayNewJob,
     /// An empty account can create jobs; the balance goes negative.
     No402,
     /// Failed jobs keep their charge.
@@ -46,8 +50,10 @@ impl Fault {
         Fault::WrongAuthStatus,
         Fault::NoRateLimit,
         Fault::NoRetryAfter,
+        Fault::ShortRetryAfter,
         Fault::IdempotencyIgnored,
         Fault::DoubleCharge,
+        Fault::ReplayNewJob,
         Fault::No402,
         Fault::NoRefund,
         Fault::StuckJobs,
@@ -66,6 +72,8 @@ impl Fault {
             Fault::WrongAuthStatus => "wrong-auth-status",
             Fault::NoRateLimit => "no-rate-limit",
             Fault::NoRetryAfter => "no-retry-after",
+            Fault::ShortRetryAfter => "short-retry-after",
+            Fault::ReplayNewJob => "replay-new-job",
             Fault::IdempotencyIgnored => "idempotency-ignored",
             Fault::DoubleCharge => "double-charge",
             Fault::No402 => "no-402",
@@ -89,6 +97,12 @@ impl Fault {
             Fault::WrongAuthStatus => "an invalid or disabled key gets 403 instead of 401",
             Fault::NoRateLimit => "rate-limit headers are sent but 429 never comes",
             Fault::NoRetryAfter => "429 responses carry no Retry-After header",
+            Fault::ShortRetryAfter => {
+                "429 says Retry-After: 1 but the key stays limited for 2.5 s (waiting it out does not recover)"
+            }
+            Fault::ReplayNewJob => {
+                "a replay is marked Idempotent-Replayed: true but carries a new job (and charge)"
+            }
             Fault::IdempotencyIgnored => {
                 "a replayed Idempotency-Key creates a second job and charge; no Idempotent-Replayed"
             }

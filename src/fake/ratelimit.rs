@@ -7,6 +7,8 @@ pub struct TokenBucket {
     last_ms: u64,
     per_second: f64,
     burst: f64,
+    /// Limited until then, whatever the tokens say (the `short-retry-after` fault).
+    blocked_until_ms: u64,
 }
 
 /// The outcome of one request against a bucket.
@@ -30,6 +32,16 @@ impl TokenBucket {
             last_ms: now_ms,
             per_second,
             burst: f64::from(burst),
+            blocked_until_ms: 0,
+        }
+    }
+
+    /// Keeps the bucket limited for `penalty_ms` from `now_ms` (longer than the
+    /// `Retry-After` it advertises); a penalty already running is not extended,
+    /// so a client that keeps backing off does get through in the end.
+    pub fn penalize(&mut self, now_ms: u64, penalty_ms: u64) {
+        if now_ms >= self.blocked_until_ms {
+            self.blocked_until_ms = now_ms + penalty_ms;
         }
     }
 
@@ -45,7 +57,9 @@ impl TokenBucket {
     /// taken when available but the request is allowed anyway.
     pub fn take(&mut self, now_ms: u64, enforce: bool) -> Decision {
         self.refill(now_ms);
-        let allowed = if self.tokens >= 1.0 {
+        let allowed = if enforce && now_ms < self.blocked_until_ms {
+            false
+        } else if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
         } else {

@@ -1413,7 +1413,21 @@ async fn promise_kept(fault: Fault, fx: &Fx) -> bool {
                 (_, Some(_)) => true,
             }
         }
-        Fault::IdempotencyIgnored | Fault::DoubleCharge => {
+        Fault::ShortRetryAfter => {
+            let mut wait = None;
+            for _ in 0..80 {
+                let r = fx.get("/v1/jobs", Some(VALID)).await;
+                if r.status == 429 {
+                    wait = r.header("retry-after").and_then(|v| v.parse::<u64>().ok());
+                    break;
+                }
+            }
+            let Some(secs) = wait else { return false };
+            // A client that waits exactly what it was told must get through.
+            tokio::time::sleep(Duration::from_secs(secs) + Duration::from_millis(50)).await;
+            fx.get("/v1/jobs", Some(VALID)).await.status == 200
+        }
+        Fault::IdempotencyIgnored | Fault::DoubleCharge | Fault::ReplayNewJob => {
             let b0 = fx.api.core().video_balance(VALID).unwrap_or(0);
             let send = || {
                 fx.send(
