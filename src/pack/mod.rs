@@ -216,19 +216,14 @@ fn explain_parse_error(file: &str, bytes: &[u8], e: &serde_yaml_ng::Error) -> Pa
         message = format!("{message} ({location})");
     }
     match (step, doc.is_some()) {
-        (Some(step), _) => PackError::Invalid {
-            file: file.to_string(),
-            step: Some(step),
-            message,
-        },
-        (None, true) => PackError::Invalid {
-            file: file.to_string(),
-            step: None,
-            message,
-        },
         (None, false) => PackError::Parse {
             file: file.to_string(),
-            message: format!("YAML syntax error: {full}"),
+            message,
+        },
+        (step, _) => PackError::Invalid {
+            file: file.to_string(),
+            step,
+            message,
         },
     }
 }
@@ -1207,6 +1202,16 @@ mod tests {
         assert!(status_item_matches("429", 429).unwrap());
         assert!(status_item_matches("9xx", 200).is_err());
         assert!(status_item_matches("abc", 200).is_err());
+    }
+
+    #[test]
+    fn syntax_errors_find_their_step_from_the_text() {
+        let text = "id: a\nsteps:\n  - name: one\n    wait: 1s\n  # a comment\n  - wait: 2s\n    name: \"two\"\n    expect: {\n  - wait: 3s\nafter: x\n";
+        assert_eq!(step_at_line(text, 1), None);
+        assert_eq!(step_at_line(text, 4).as_deref(), Some("step 1 `one`"));
+        assert_eq!(step_at_line(text, 8).as_deref(), Some("step 2 `two`"));
+        assert_eq!(step_at_line(text, 9).as_deref(), Some("step 3"));
+        assert_eq!(step_at_line(text, 10), None);
     }
 
     #[test]

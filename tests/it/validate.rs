@@ -698,6 +698,21 @@ fn untagged_forms_say_what_is_expected() {
 }
 
 #[test]
+fn untagged_auth_in_pack_preflight() {
+    let b = broken(
+        "removit",
+        "pack.yaml",
+        "  path: /api/v1/status\n  auth: none",
+        "  path: /api/v1/status\n  auth: { key: none, in_qeury: true }",
+    );
+    let err = refused(
+        &b,
+        &["preflight.auth: unknown field `in_qeury`, expected one of `key`, `scheme`, `in_query`"],
+    );
+    assert!(!err.contains("did not match any variant"), "{err}");
+}
+
+#[test]
 fn matcher_typo_is_not_a_silent_equality_test() {
     let b = broken(
         "removit",
