@@ -123,7 +123,12 @@ pub fn load_dir(dir: &Path) -> Result<Pack, PackError> {
             files.push((e.file_name().to_string_lossy().to_string(), bytes));
         }
     }
-    let label = dir.display().to_string();
+    // `dir/` and `dir` name the same pack; no `dir//file` in messages.
+    let shown = dir.display().to_string();
+    let label = match shown.trim_end_matches('/') {
+        "" => shown.clone(),
+        l => l.to_string(),
+    };
     let pack_text = files
         .iter()
         .find(|(n, _)| n == "pack.yaml")
@@ -153,10 +158,207 @@ pub fn load(name_or_dir: &str) -> Result<Pack, PackError> {
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<T, PackError> {
-    serde_yaml_ng::from_slice(bytes).map_err(|e| PackError::Parse {
-        file: file.to_string(),
-        message: e.to_string(),
-    })
+    serde_yaml_ng::from_slice(bytes).map_err(|e| explain_parse_error(file, bytes, &e))
+}
+
+/// Turns a serde error into one naming the step (`step 3 \`name\``) and,
+/// for the untagged forms (auth, status, burst counts), the actual problem
+/// instead of serde's "data did not match any variant".
+fn explain_parse_error(file: &str, bytes: &[u8], e: &serde_yaml_ng::Error) -> PackError {
+    let full = e.to_string();
+    // serde_yaml_ng: "<path>: <problem> at line L column C" (the path is absent at the top level).
+    let (path, rest) = match full.split_once(": ") {
+        Some((p, r)) if !p.is_empty() && !p.contains(char::is_whitespace) => (p, r),
+        _ => ("", full.as_str()),
+    };
+    let (problem, location) = match rest.find(" at line ") {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, ""),
+    };
+    let doc: Option<serde_yaml_ng::Value> = serde_yaml_ng::from_slice(bytes).ok();
+    let mut segs: Vec<String> = path_segments(path);
+    // The step, from the path (`steps[2].request`) or, for a syntax error, from the line.
+    let mut step = None;
+    if segs.first().is_some_and(|s| s == "steps") && segs.len() >= 2 {
+        if let Ok(i) = segs[1].parse::<usize>() {
+            let name = doc.as_ref().and_then(|d| {
+                d.get("steps")?
+                    .get(i)?
+                    .get("name")?
+                    .as_str()
+                    .map(str::to_string)
+            });
+            step = Some(label_of(i, name.as_deref()));
+            segs.drain(..2);
+        }
+    } else if doc.is_none() {
+        if let Some(loc) = e.location() {
+            step = step_at_line(&String::from_utf8_lossy(bytes), loc.line());
+        }
+    }
+    let parent = doc.as_ref().and_then(|d| lookup(d, path));
+    let problem = match problem.strip_prefix("data did not match any variant of untagged enum ") {
+        Some(which) => {
+            explain_untagged(which.trim(), parent).unwrap_or_else(|| problem.to_string())
+        }
+        None => problem.to_string(),
+    };
+    let within = segs.join(".");
+    let mut message = match (within.is_empty(), problem.strip_prefix('.')) {
+        (true, Some(field_first)) => field_first.to_string(),
+        (false, Some(field_first)) => format!("{within}.{field_first}"),
+        (true, None) => problem,
+        (false, None) => format!("{within}: {problem}"),
+    };
+    if doc.is_none() {
+        message = format!("YAML syntax error: {full}");
+    } else if !location.is_empty() {
+        message = format!("{message} ({location})");
+    }
+    match (step, doc.is_some()) {
+        (None, false) => PackError::Parse {
+            file: file.to_string(),
+            message,
+        },
+        (step, _) => PackError::Invalid {
+            file: file.to_string(),
+            step,
+            message,
+        },
+    }
+}
+
+fn label_of(index: usize, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("step {} `{n}`", index + 1),
+        None => format!("step {}", index + 1),
+    }
+}
+
+/// `steps[2].request.auth` → `["steps", "2", "request", "auth"]`.
+fn path_segments(path: &str) -> Vec<String> {
+    path.split('.')
+        .filter(|s| !s.is_empty())
+        .flat_map(|s| s.split(['[', ']']).filter(|x| !x.is_empty()))
+        .map(str::to_string)
+        .collect()
+}
+
+fn lookup<'a>(doc: &'a serde_yaml_ng::Value, path: &str) -> Option<&'a serde_yaml_ng::Value> {
+    let mut v = doc;
+    for s in path_segments(path) {
+        v = match (v, s.parse::<usize>()) {
+            (serde_yaml_ng::Value::Sequence(seq), Ok(i)) => seq.get(i)?,
+            _ => v.get(s.as_str())?,
+        };
+    }
+    Some(v)
+}
+
+/// A clear message for a field of an untagged type that matched no form,
+/// starting with `.field: ` (the caller prefixes the path);
+/// `parent` is the mapping holding the field.
+fn explain_untagged(which: &str, parent: Option<&serde_yaml_ng::Value>) -> Option<String> {
+    let parent = parent?;
+    let show = |v: &serde_yaml_ng::Value| {
+        serde_yaml_ng::to_string(v)
+            .map(|s| s.trim().replace('\n', " "))
+            .unwrap_or_default()
+    };
+    let bad = |field: &str, ok: &dyn Fn(&serde_yaml_ng::Value) -> bool| {
+        parent
+            .get(field)
+            .filter(|v| !ok(v))
+            .map(|v| (field.to_string(), v))
+    };
+    match which {
+        "AuthSpec" => {
+            let v = parent.get("auth")?;
+            Some(if v.is_mapping() {
+                match serde_yaml_ng::from_value::<AuthFull>(v.clone()) {
+                    Err(e) => format!(".auth: {}", strip_location(&e.to_string())),
+                    Ok(_) => return None,
+                }
+            } else {
+                format!(
+                    ".auth: `{}` is neither a key role (`valid`, `none`, `invalid`, …) nor {{ key, scheme, in_query }}",
+                    show(v)
+                )
+            })
+        }
+        "NumSpec" => {
+            let ok =
+                |v: &serde_yaml_ng::Value| serde_yaml_ng::from_value::<NumSpec>(v.clone()).is_ok();
+            let (field, v) = bad("count", &ok).or_else(|| bad("concurrency", &ok))?;
+            Some(format!(
+                ".{field}: `{}` is neither a number from 1 to {MAX_BURST} nor a template like \"{{{{burst_size}}}}\"",
+                show(v)
+            ))
+        }
+        "StatusSpec" | "StatusItem" => {
+            let ok = |v: &serde_yaml_ng::Value| {
+                serde_yaml_ng::from_value::<StatusSpec>(v.clone()).is_ok()
+            };
+            let (field, v) = bad("status", &ok).or_else(|| bad("some_status", &ok))?;
+            Some(format!(
+                ".{field}: `{}` is not a status (200), a class (\"2xx\") or a list of them",
+                show(v)
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn strip_location(msg: &str) -> &str {
+    msg.find(" at line ").map(|i| &msg[..i]).unwrap_or(msg)
+}
+
+/// For a YAML syntax error, the step whose lines hold `line` (1-based), found
+/// from the text alone: the items of the top-level `steps:` sequence.
+fn step_at_line(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim_end() == "steps:" || l.starts_with("steps: #"))?;
+    if line <= start + 1 {
+        return None;
+    }
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut item_indent = None;
+    let mut current: Option<(usize, Option<String>)> = None;
+    let mut count = 0;
+    for (n, l) in lines.iter().enumerate().skip(start + 1) {
+        if n + 1 > line {
+            break;
+        }
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if indent(l) == 0 && !t.starts_with('-') {
+            return None; // past the steps
+        }
+        let ii = *item_indent.get_or_insert(indent(l));
+        if indent(l) == ii && (t == "-" || t.starts_with("- ")) {
+            count += 1;
+            let first = t.trim_start_matches('-').trim_start();
+            current = Some((count, first.strip_prefix("name:").map(unquote)));
+        } else if let Some((_, name @ None)) = current.as_mut() {
+            if indent(l) == ii + 2 {
+                *name = t.strip_prefix("name:").map(unquote);
+            }
+        }
+    }
+    current.map(|(i, name)| label_of(i - 1, name.as_deref()))
+}
+
+fn unquote(s: &str) -> String {
+    let s = s.trim();
+    s.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .or_else(|| s.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+        .unwrap_or(s)
+        .to_string()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -184,20 +386,23 @@ fn build(
     validate_pack(&pack_name, &pack, &mut schemas)?;
 
     let mut scenarios = Vec::new();
-    let mut ids = BTreeSet::new();
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
     for (fname, bytes) in &files {
         if fname == "pack.yaml" || !(fname.ends_with(".yaml") || fname.ends_with(".yml")) {
             continue;
         }
         let full = format!("{label}/{fname}");
         let spec: ScenarioFile = parse_yaml(&full, bytes)?;
+        if let Ok(doc) = serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(bytes) {
+            check_matchers(&full, &doc)?;
+        }
         validate_scenario(&full, &pack, &spec)?;
-        if !ids.insert(spec.id.clone()) {
+        if let Some(other) = ids.insert(spec.id.clone(), fname.clone()) {
             return Err(PackError::Invalid {
                 file: full,
                 step: None,
                 message: format!(
-                    "check id `{}` is used by another scenario of the pack",
+                    "check id `{}` is already used by {other}; check ids are unique within a pack",
                     spec.id
                 ),
             });
@@ -209,7 +414,7 @@ fn build(
         });
     }
     for id in pack.severities.keys() {
-        if !ids.contains(id) {
+        if !ids.contains_key(id) {
             return Err(PackError::Invalid {
                 file: pack_name,
                 step: None,
@@ -515,6 +720,9 @@ fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError
             let mut v = vec![];
             e.vars(&mut v);
             cx.uses(label, v)?;
+            for text in std::iter::once(&a.message).chain(a.advice.as_ref()) {
+                cx.uses_str(label, text)?;
+            }
         }
     }
     if let Some(ex) = &step.expect {
@@ -699,6 +907,84 @@ fn validate_expect(cx: &Ctx, label: &str, ex: &Expect, burst: bool) -> Result<()
     if let Some(w) = &ex.within {
         check_duration(w).map_err(|e| cx.err(label, format!("expect.within: {e}")))?;
         cx.uses_str(label, w)?;
+    }
+    Ok(())
+}
+
+/// Matcher fields: an object using one is meant as a matcher.
+const MATCHER_FIELDS: [&str; 12] = [
+    "eq", "ne", "present", "one_of", "gte", "lte", "gt", "lt", "prefix", "contains", "type",
+    "optional",
+];
+
+/// serde reads a list of matchers with a typo as one matcher filled by
+/// position (`[{ present: true, mesage: … }]` becomes `eq: {…}`), and an
+/// object with a typo as a value to compare with. So, on the raw YAML: a list
+/// must be a list of matchers, and an object using a matcher field must be a
+/// valid matcher; anything else is a value to compare with.
+fn check_matchers(file: &str, doc: &serde_yaml_ng::Value) -> Result<(), PackError> {
+    let Some(steps) = doc.get("steps").and_then(|s| s.as_sequence()) else {
+        return Ok(());
+    };
+    for (i, step) in steps.iter().enumerate() {
+        if let Some(ex) = step.get("expect") {
+            check_expect_matchers(ex, "expect").map_err(|m| {
+                let name = step.get("name").and_then(|n| n.as_str());
+                invalid(file, Some(label_of(i, name)), m)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn check_expect_matchers(ex: &serde_yaml_ng::Value, at: &str) -> Result<(), String> {
+    for what in ["headers", "json"] {
+        let Some(map) = ex.get(what).and_then(|m| m.as_mapping()) else {
+            continue;
+        };
+        for (k, v) in map {
+            let key = k.as_str().unwrap_or("?");
+            check_match_value(v).map_err(|e| format!("{at}.{what} `{key}`: {e}"))?;
+        }
+    }
+    if let Some(each) = ex.get("each").and_then(|m| m.as_mapping()) {
+        for (k, sub) in each {
+            let key = k
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| k.as_u64().map(|n| n.to_string()).unwrap_or_default());
+            check_expect_matchers(sub, &format!("{at}.each `{key}`"))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_match_value(v: &serde_yaml_ng::Value) -> Result<(), String> {
+    let meant = |x: &serde_yaml_ng::Value| {
+        x.as_mapping().is_some_and(|m| {
+            m.keys()
+                .any(|k| k.as_str().is_some_and(|k| MATCHER_FIELDS.contains(&k)))
+        })
+    };
+    if v.is_sequence() {
+        return serde_yaml_ng::from_value::<Vec<Matcher>>(v.clone())
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "a list here is a list of matchers, and this one is not: {}; to compare with a list write `{{ eq: [...] }}`",
+                    strip_location(&e.to_string())
+                )
+            });
+    }
+    if meant(v) {
+        return serde_yaml_ng::from_value::<Matcher>(v.clone())
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "{} (an object with matcher fields is a matcher; to compare with such an object write `{{ eq: {{...}} }}`)",
+                    strip_location(&e.to_string())
+                )
+            });
     }
     Ok(())
 }
@@ -916,6 +1202,16 @@ mod tests {
         assert!(status_item_matches("429", 429).unwrap());
         assert!(status_item_matches("9xx", 200).is_err());
         assert!(status_item_matches("abc", 200).is_err());
+    }
+
+    #[test]
+    fn syntax_errors_find_their_step_from_the_text() {
+        let text = "id: a\nsteps:\n  - name: one\n    wait: 1s\n  # a comment\n  - wait: 2s\n    name: \"two\"\n    expect: {\n  - wait: 3s\nafter: x\n";
+        assert_eq!(step_at_line(text, 1), None);
+        assert_eq!(step_at_line(text, 4).as_deref(), Some("step 1 `one`"));
+        assert_eq!(step_at_line(text, 8).as_deref(), Some("step 2 `two`"));
+        assert_eq!(step_at_line(text, 9).as_deref(), Some("step 3"));
+        assert_eq!(step_at_line(text, 10), None);
     }
 
     #[test]

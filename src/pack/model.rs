@@ -459,6 +459,7 @@ pub enum StatusItem {
 /// (`Many` comes first: serde would read a list into a struct's fields.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // a few per step; boxing would ripple into the engine
 pub enum MatchSpec {
     Many(Vec<Matcher>),
     One(Box<Matcher>),

@@ -3,3 +3,4 @@
 mod check;
 mod fake;
 mod report;
+mod validate;
