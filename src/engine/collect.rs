@@ -179,7 +179,9 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
             });
         }
     }
-    let Some(file) = schema else { return };
+    let Some(file) = schema.filter(|f| f != crate::pack::NO_SCHEMA) else {
+        return;
+    };
     let Some(body) = &r.json else {
         out.push(Problem {
             level: FindingLevel::Fail,

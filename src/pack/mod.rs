@@ -18,6 +18,9 @@ use crate::schema::{SchemaError, SchemaSet};
 /// The `scenarios/` tree, embedded in the binary.
 pub static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/scenarios");
 
+/// In `responses`: a documented status whose body is not JSON (not validated).
+pub const NO_SCHEMA: &str = "-";
+
 /// Upper bound on one burst (requests and concurrency).
 pub const MAX_BURST: usize = 500;
 
@@ -504,9 +507,11 @@ fn validate_pack(file: &str, pack: &PackFile, schemas: &mut SchemaSet) -> Result
                     format!("endpoint `{id}`: `{status}` is not an HTTP status"),
                 ));
             }
-            schemas.compile(schema).map_err(|e| {
-                invalid(file, None, format!("endpoint `{id}` status {status}: {e}"))
-            })?;
+            if schema != NO_SCHEMA {
+                schemas.compile(schema).map_err(|e| {
+                    invalid(file, None, format!("endpoint `{id}` status {status}: {e}"))
+                })?;
+            }
         }
     }
     for k in pack.fake_inputs.keys() {

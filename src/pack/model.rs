@@ -124,6 +124,7 @@ pub struct Endpoint {
     pub sample: BTreeMap<String, String>,
     /// Status code → schema file (relative to the schema dir). Every status
     /// the endpoint may answer is listed; any other is an undocumented status.
+    /// `"-"` documents a status whose body is not JSON (e.g. image bytes).
     pub responses: BTreeMap<String, String>,
 }
 

@@ -128,6 +128,20 @@ const MATRIX: &[Row] = {
             warn_only: false,
             also: &[],
         },
+        // Waiting out the advertised Retry-After does not recover.
+        Row {
+            fault: "short-retry-after",
+            catches: &[RateLimit],
+            warn_only: false,
+            also: &[],
+        },
+        // Present but wrong: a replay that says so but is a new job is a failure.
+        Row {
+            fault: "replay-new-job",
+            catches: &[Idempotency],
+            warn_only: false,
+            also: &[],
+        },
         Row {
             fault: "idempotency-ignored",
             catches: &[Idempotency],
