@@ -52,6 +52,21 @@ struct Problem {
 pub fn judge_pool(run: &PackRun, sc: &Scenario, pool: &[Seen], st: &mut CheckState) {
     let mut all: Vec<Seen> = pool.to_vec();
     all.extend(seen(st));
+    // A request id names one call: the same id on two responses is useless to support.
+    let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+    if sc.spec.collect_request_ids.is_some() {
+        let header = &run.pack.file.request_id.header;
+        for s in &all {
+            if let Some(h) = s
+                .received
+                .header(header)
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+            {
+                *ids.entry(h.to_string()).or_default() += 1;
+            }
+        }
+    }
     // key → (first problem, count, exchange)
     let mut folded: BTreeMap<String, (Problem, usize, Seen)> = BTreeMap::new();
     for s in &all {
@@ -61,6 +76,23 @@ pub fn judge_pool(run: &PackRun, sc: &Scenario, pool: &[Seen], st: &mut CheckSta
         }
         if let Some(c) = &sc.spec.collect_request_ids {
             request_id_problems(run, s, c.level, c.advice.as_deref(), &mut problems);
+            let header = &run.pack.file.request_id.header;
+            if let Some(h) = s.received.header(header).map(str::trim) {
+                if ids.get(h).copied().unwrap_or(0) > 1 {
+                    problems.push(Problem {
+                        level: FindingLevel::Fail,
+                        key: format!("repeated-id {h}"),
+                        message: format!("{} `{h}` names more than one response", header),
+                        expected: Some("a distinct request id on every response".into()),
+                        actual: Some(format!("`{h}` on {} responses", ids[h])),
+                        pointer: None,
+                        advice: Some(
+                            "support finds a call by its request id; a repeated id finds many"
+                                .into(),
+                        ),
+                    });
+                }
+            }
         }
         for p in problems {
             folded

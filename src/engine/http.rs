@@ -9,6 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::report::{BodyRecord, Exchange, RequestRecord, ResponseRecord};
 
+/// The most of a response body golive reads (the rest is dropped unread).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
 /// How much of a body the report keeps (its size and SHA-256 are always kept).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
@@ -179,8 +182,18 @@ pub async fn send(
                 )
             })
             .collect();
-        let body = resp.bytes().await?;
-        Ok::<_, reqwest::Error>((status, headers, body))
+        // Read at most MAX_BODY: a server that streams without end must not
+        // exhaust memory (the per-request timeout bounds the time).
+        let mut resp = resp;
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = resp.chunk().await? {
+            let room = MAX_BODY.saturating_sub(buf.len());
+            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if buf.len() >= MAX_BODY {
+                break;
+            }
+        }
+        Ok::<_, reqwest::Error>((status, headers, buf.freeze()))
     }
     .await;
     let duration = started.elapsed();

@@ -19,6 +19,9 @@ use super::ratelimit::{Decision, TokenBucket};
 use super::webhook::{self, WebhookDelivery};
 use super::{FakeConfig, FakeOptions, multipart};
 
+/// The one request id every response carries under `repeated-request-id`.
+pub const REPEATED_REQUEST_ID: &str = "req_01J0000000000000000000000R";
+
 /// How long the `short-retry-after` fault keeps a limited key limited,
 /// while its 429s still say `Retry-After: 1`.
 pub const SHORT_RETRY_AFTER_PENALTY_MS: u64 = 2_500;
@@ -555,7 +558,11 @@ impl FakeCore {
     }
 
     fn dispatch(&self, req: FakeRequest, oversized: bool) -> FakeResponse {
-        let request_id = format!("req_{}", new_ulid());
+        let request_id = if self.faults.has(Fault::RepeatedRequestId) {
+            REPEATED_REQUEST_ID.to_string()
+        } else {
+            format!("req_{}", new_ulid())
+        };
         if self.faults.has(Fault::Flaky) {
             let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
             if n % u64::from(self.config.flaky_every.max(1)) == 0 {
@@ -582,6 +589,13 @@ impl FakeCore {
                     ),
                     Api::Video => self.video_error(404, "not_found", &msg, &request_id),
                 };
+                return self.finish(reply, &request_id, None);
+            }
+            Route::Health | Route::Pricing
+                if self.faults.has(Fault::PublicRoutesLocked)
+                    && req.header("x-api-key").is_none_or(|k| k.trim().is_empty()) =>
+            {
+                let reply = self.auth_error(Api::Video, false, &request_id);
                 return self.finish(reply, &request_id, None);
             }
             Route::Health => {
@@ -628,6 +642,13 @@ impl FakeCore {
             key,
         };
         if !decision.allowed {
+            if self.faults.has(Fault::LimitedSideEffects) && route.creates() {
+                // The work is done (and charged) though the answer says 429.
+                let handled = self.route(&call, &mut st, &route);
+                if api == Api::Video {
+                    self.record_event(&call, &mut st, &route, &handled);
+                }
+            }
             let reply = match api {
                 Api::Removit => call.removit_error(
                     429,
@@ -691,6 +712,9 @@ impl FakeCore {
                 .map(str::trim)
                 .filter(|k| !k.is_empty())
                 .or_else(|| {
+                    if self.faults.has(Fault::BearerRefused) {
+                        return None;
+                    }
                     req.header("authorization").and_then(|v| {
                         let v = v.trim();
                         let (scheme, token) = v.split_once(' ')?;
@@ -705,6 +729,12 @@ impl FakeCore {
                 .map(str::trim)
                 .filter(|k| !k.is_empty()),
         };
+        let from_query = if presented.is_none() && self.faults.has(Fault::QueryKeyAccepted) {
+            req.query_param("api_key")
+        } else {
+            None
+        };
+        let presented = presented.or(from_query.as_deref());
         match presented {
             None => {
                 if self.faults.has(Fault::AuthBypass) && route.creates() {
@@ -786,7 +816,12 @@ impl FakeCore {
         {
             store.entries.remove(idem_key);
         }
-        if let Some(e) = store.entries.get(idem_key) {
+        let racing = self.faults.has(Fault::IdempotencyRace)
+            && store
+                .entries
+                .get(idem_key)
+                .is_some_and(|e| call.now < e.ready_ms);
+        if let Some(e) = store.entries.get(idem_key).filter(|_| !racing) {
             if call.now < e.ready_ms {
                 let msg = "A request with this Idempotency-Key is still in progress";
                 return match call.api {
@@ -798,7 +833,7 @@ impl FakeCore {
                 }
                 .into();
             }
-            if e.fingerprint != fp {
+            if e.fingerprint != fp && !self.faults.has(Fault::IdempotencyNoConflict) {
                 let msg = "Idempotency-Key already used with a different request body";
                 return match call.api {
                     Api::Removit => call.validation(json!({"idempotency_key": [msg]})),

@@ -41,6 +41,26 @@ pub enum Fault {
     Flaky,
     /// `/v1/admin/*` answers 200 with account data to a customer key.
     AdminExposed,
+    /// Every response carries the same `X-Request-Id` (and error `request_id`).
+    RepeatedRequestId,
+    /// Removit refuses the documented `Authorization: Bearer` form (401 API key missing).
+    BearerRefused,
+    /// RemoveBGVideo's public `/health` and `/api/pricing` demand a key.
+    PublicRoutesLocked,
+    /// A key in the `?api_key=` query string is accepted.
+    QueryKeyAccepted,
+    /// Any valid key can read and start any account's job.
+    IsolationLeak,
+    /// Every RemoveBGVideo job is charged at the `pro` rate, whatever its model.
+    WrongPrice,
+    /// A rate-limited create still creates (and charges) the job behind its 429.
+    LimitedSideEffects,
+    /// A reused Idempotency-Key with another body replays the first answer instead of 422.
+    IdempotencyNoConflict,
+    /// Concurrent requests with one Idempotency-Key each create a job (no in-flight 409).
+    IdempotencyRace,
+    /// Starting a processing or completed job succeeds (and charges again) instead of 409.
+    RestartAllowed,
 }
 
 impl Fault {
@@ -63,6 +83,16 @@ impl Fault {
         Fault::Slow,
         Fault::Flaky,
         Fault::AdminExposed,
+        Fault::RepeatedRequestId,
+        Fault::BearerRefused,
+        Fault::PublicRoutesLocked,
+        Fault::QueryKeyAccepted,
+        Fault::IsolationLeak,
+        Fault::WrongPrice,
+        Fault::LimitedSideEffects,
+        Fault::IdempotencyNoConflict,
+        Fault::IdempotencyRace,
+        Fault::RestartAllowed,
     ];
 
     /// The kebab-case name used by `--fault NAME`.
@@ -85,6 +115,16 @@ impl Fault {
             Fault::Slow => "slow",
             Fault::Flaky => "flaky",
             Fault::AdminExposed => "admin-exposed",
+            Fault::RepeatedRequestId => "repeated-request-id",
+            Fault::BearerRefused => "bearer-refused",
+            Fault::PublicRoutesLocked => "public-routes-locked",
+            Fault::QueryKeyAccepted => "query-key-accepted",
+            Fault::IsolationLeak => "isolation-leak",
+            Fault::WrongPrice => "wrong-price",
+            Fault::LimitedSideEffects => "limited-side-effects",
+            Fault::IdempotencyNoConflict => "idempotency-no-conflict",
+            Fault::IdempotencyRace => "idempotency-race",
+            Fault::RestartAllowed => "restart-allowed",
         }
     }
 
@@ -122,6 +162,32 @@ impl Fault {
                 "every Nth request (flaky_every, default 7) gets a bare 503 with no JSON body and no side effect"
             }
             Fault::AdminExposed => "/v1/admin/* answers 200 with account data to a customer key",
+            Fault::RepeatedRequestId => {
+                "every response carries the same X-Request-Id (support cannot tell calls apart)"
+            }
+            Fault::BearerRefused => "Removit refuses the documented Authorization: Bearer form",
+            Fault::PublicRoutesLocked => {
+                "RemoveBGVideo's public /health and /api/pricing demand a key"
+            }
+            Fault::QueryKeyAccepted => {
+                "a key in the ?api_key= query string is accepted (it ends up in logs)"
+            }
+            Fault::IsolationLeak => "any valid key can read and start another account's job",
+            Fault::WrongPrice => {
+                "every video job is charged at the pro rate (180/min), whatever its model"
+            }
+            Fault::LimitedSideEffects => {
+                "a rate-limited create answers 429 but still creates and charges the job"
+            }
+            Fault::IdempotencyNoConflict => {
+                "a reused Idempotency-Key with a different body replays the first answer instead of 422"
+            }
+            Fault::IdempotencyRace => {
+                "concurrent requests with one Idempotency-Key each create a job (no in-flight 409)"
+            }
+            Fault::RestartAllowed => {
+                "starting a processing or completed video job succeeds (and charges again) instead of 409"
+            }
         }
     }
 

@@ -357,7 +357,11 @@ fn start_run(call: &Call, st: &mut State, id: &str) {
     let Some(job) = st.video_jobs.get_mut(id) else {
         return;
     };
-    let c = cost(job.model, job.duration_seconds);
+    let c = if call.has(Fault::WrongPrice) {
+        cost("pro", job.duration_seconds)
+    } else {
+        cost(job.model, job.duration_seconds)
+    };
     let was_failed = job.status == Status::Failed;
     job.status = Status::Processing;
     job.started_ms = Some(call.now);
@@ -524,11 +528,15 @@ fn not_found(call: &Call) -> Reply {
 /// `POST /v1/jobs/{id}/start`.
 pub(crate) fn start_job(call: &Call, st: &mut State, id: &str) -> Handled {
     let account = st.keys[call.key].account;
-    let Some(job) = st.video_jobs.get(id).filter(|j| j.account == account) else {
+    let Some(job) = st
+        .video_jobs
+        .get(id)
+        .filter(|j| j.account == account || call.has(Fault::IsolationLeak))
+    else {
         return not_found(call).into();
     };
     match job.status {
-        Status::Processing | Status::Completed => {
+        Status::Processing | Status::Completed if !call.has(Fault::RestartAllowed) => {
             return call
                 .video_error(
                     409,
@@ -540,7 +548,7 @@ pub(crate) fn start_job(call: &Call, st: &mut State, id: &str) -> Handled {
                 )
                 .into();
         }
-        Status::Created | Status::Failed => {}
+        _ => {}
     }
     let c = cost(job.model, job.duration_seconds);
     let balance = st.accounts[account].video_balance;
@@ -566,7 +574,11 @@ pub(crate) fn start_job(call: &Call, st: &mut State, id: &str) -> Handled {
 /// `GET /v1/jobs/{id}`.
 pub(crate) fn get_job(call: &Call, st: &mut State, id: &str) -> Reply {
     let account = st.keys[call.key].account;
-    let Some(job) = st.video_jobs.get(id).filter(|j| j.account == account) else {
+    let Some(job) = st
+        .video_jobs
+        .get(id)
+        .filter(|j| j.account == account || call.has(Fault::IsolationLeak))
+    else {
         return not_found(call);
     };
     Reply::json(

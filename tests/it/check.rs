@@ -142,6 +142,69 @@ const MATRIX: &[Row] = {
             warn_only: false,
             also: &[],
         },
+        // The same id on every response is present but useless: a failure even
+        // where request ids are only a convention.
+        Row {
+            fault: "repeated-request-id",
+            catches: &[Observability],
+            warn_only: false,
+            also: &[],
+        },
+        Row {
+            fault: "bearer-refused",
+            catches: &[Auth],
+            warn_only: false,
+            also: &[],
+        },
+        // An undocumented 401 from /health is also a schema finding.
+        Row {
+            fault: "public-routes-locked",
+            catches: &[Auth],
+            warn_only: false,
+            also: &[Schema],
+        },
+        Row {
+            fault: "query-key-accepted",
+            catches: &[Auth],
+            warn_only: false,
+            also: &[],
+        },
+        Row {
+            fault: "isolation-leak",
+            catches: &[Isolation],
+            warn_only: false,
+            also: &[],
+        },
+        Row {
+            fault: "wrong-price",
+            catches: &[Credits],
+            warn_only: false,
+            also: &[],
+        },
+        Row {
+            fault: "limited-side-effects",
+            catches: &[RateLimit],
+            warn_only: false,
+            also: &[],
+        },
+        Row {
+            fault: "idempotency-no-conflict",
+            catches: &[Idempotency],
+            warn_only: false,
+            also: &[],
+        },
+        Row {
+            fault: "idempotency-race",
+            catches: &[Idempotency],
+            warn_only: false,
+            also: &[],
+        },
+        Row {
+            fault: "restart-allowed",
+            catches: &[Lifecycle],
+            warn_only: false,
+            also: &[],
+        },
         Row {
             fault: "idempotency-ignored",
             catches: &[Idempotency],
@@ -255,8 +318,19 @@ async fn fault_matrix_every_fault_is_caught_by_its_family_and_no_other() {
         }));
     }
     let mut problems = Vec::new();
+    // Every check of every pack must be seen failing under some fault.
+    let mut failed_somewhere: BTreeSet<String> = BTreeSet::new();
+    let mut all_checks: BTreeSet<String> = BTreeSet::new();
     for t in tasks {
         let (fault, report) = t.await.expect("run completes");
+        all_checks.extend(report.checks.iter().map(|c| c.id.clone()));
+        failed_somewhere.extend(
+            report
+                .checks
+                .iter()
+                .filter(|c| c.status == Status::Fail)
+                .map(|c| c.id.clone()),
+        );
         let row = rows[fault.name()];
         let failing: BTreeSet<Family> = report
             .checks
@@ -303,6 +377,12 @@ async fn fault_matrix_every_fault_is_caught_by_its_family_and_no_other() {
                 ));
             }
         }
+    }
+    let never: Vec<&String> = all_checks.difference(&failed_somewhere).collect();
+    if !never.is_empty() {
+        problems.push(format!(
+            "checks no fault makes fail (each check must be able to fail): {never:?}"
+        ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }

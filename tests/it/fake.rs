@@ -1524,6 +1524,100 @@ async fn promise_kept(fault: Fault, fx: &Fx) -> bool {
             let r = fx.get("/v1/admin/keys", Some(VALID)).await;
             r.status == 404
         }
+        Fault::RepeatedRequestId => {
+            let a = fx.get("/v1/jobs", Some(VALID)).await;
+            let b = fx.get("/v1/jobs", Some(VALID)).await;
+            a.header("x-request-id").is_some()
+                && a.header("x-request-id") != b.header("x-request-id")
+        }
+        Fault::BearerRefused => {
+            let r = fx
+                .send(
+                    fx.req(Method::POST, "/api/v1/upload", None)
+                        .header("Authorization", format!("Bearer {VALID}"))
+                        .json(&json!({"file_url": "https://e.com/a.png"})),
+                )
+                .await;
+            r.status == 200
+        }
+        Fault::PublicRoutesLocked => {
+            fx.get("/health", None).await.status == 200
+                && fx.get("/api/pricing", None).await.status == 200
+        }
+        Fault::QueryKeyAccepted => {
+            let path = format!("/v1/jobs?api_key={VALID}");
+            fx.get(&path, None).await.status == 401
+        }
+        Fault::IsolationLeak => {
+            let r = fx.create_video(VALID, video).await;
+            let id = r.json["id"].as_str().unwrap_or("").to_string();
+            let u = fx
+                .upload(Some(VALID), json!({"file_url": "https://e.com/a.png"}))
+                .await;
+            let uid = u.json["job_id"].as_str().unwrap_or("").to_string();
+            fx.video_job(OTHER, &id).await.status == 404
+                && fx.status(OTHER, &uid).await.status == 404
+        }
+        Fault::WrongPrice => {
+            let b0 = fx.api.core().video_balance(VALID).unwrap_or(0);
+            let body = json!({"video_url": "https://e.com/a.mp4?duration=30", "model": "original"});
+            fx.create_video(VALID, body).await;
+            let b1 = fx.api.core().video_balance(VALID).unwrap_or(0);
+            b0 - b1 == 30
+        }
+        Fault::LimitedSideEffects => {
+            let b0 = fx.api.core().video_balance(VALID).unwrap_or(0);
+            let body = json!({"video_url": "https://e.com/s.mp4?duration=1", "model": "light"});
+            let mut ok = 0;
+            let mut limited = 0;
+            for _ in 0..60 {
+                match fx
+                    .post_json("/v1/jobs", Some(VALID), body.clone())
+                    .await
+                    .status
+                {
+                    200 => ok += 1,
+                    429 => limited += 1,
+                    _ => {}
+                }
+            }
+            let b1 = fx.api.core().video_balance(VALID).unwrap_or(0);
+            limited > 0 && b0 - b1 == ok
+        }
+        Fault::IdempotencyNoConflict => {
+            let send = |body: Value| {
+                fx.send(
+                    fx.req(Method::POST, "/v1/jobs", Some(VALID))
+                        .header("Idempotency-Key", "conflict-probe")
+                        .json(&body),
+                )
+            };
+            send(video.clone()).await;
+            let other = json!({"video_url": "https://example.com/b.mp4"});
+            send(other).await.status == 422
+        }
+        Fault::IdempotencyRace => {
+            let send = || {
+                fx.send(
+                    fx.req(Method::POST, "/v1/jobs", Some(VALID))
+                        .header("Idempotency-Key", "race-probe")
+                        .json(&video),
+                )
+            };
+            let (a, b) = tokio::join!(send(), send());
+            let ids: std::collections::BTreeSet<String> = [a, b]
+                .iter()
+                .filter(|r| r.status == 200)
+                .filter_map(|r| r.json["id"].as_str().map(str::to_string))
+                .collect();
+            ids.len() == 1
+        }
+        Fault::RestartAllowed => {
+            let r = fx.create_video(VALID, video).await;
+            let id = r.json["id"].as_str().unwrap_or("");
+            let path = format!("/v1/jobs/{id}/start");
+            fx.post_json(&path, Some(VALID), json!({})).await.status == 409
+        }
     }
 }
 
