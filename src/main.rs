@@ -9,11 +9,13 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use golive::engine::summary::{self, Style, check_line};
+use golive::engine::summary::{self, Style};
 use golive::engine::{Progress, RunConfig, Target};
 use golive::fake::{FakeConfig, FakeOptions, Fault};
 use golive::report::Format;
 use golive::report::diff::{self, DiffOptions};
+
+mod progress;
 
 #[derive(Parser)]
 #[command(
@@ -66,7 +68,7 @@ struct CheckArgs {
     /// A previous report.json (e.g. the last green run): print what changed since.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
-    /// No progress lines; the summary still prints.
+    /// No progress bars or lines; the summary still prints.
     #[arg(long, short)]
     quiet: bool,
 }
@@ -150,7 +152,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
-        .with_writer(std::io::stderr)
+        .with_ansi(progress::color_for(std::io::stderr().is_terminal()))
+        .with_writer(|| progress::LogWriter)
         .init();
     match cli.command {
         Command::Check(args) => run_check(args),
@@ -160,8 +163,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Colour on stdout: a terminal, and no `NO_COLOR`.
 fn use_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    progress::color_for(std::io::stdout().is_terminal())
 }
 
 fn run_validate(args: ValidateArgs) -> ExitCode {
@@ -230,22 +234,10 @@ fn run_check(args: CheckArgs) -> ExitCode {
         }
         Target::Live(args.target.clone())
     };
-    let quiet = args.quiet;
     let color = use_color();
-    let progress: golive::engine::ProgressFn = Arc::new(move |p: &Progress| {
-        if quiet {
-            return;
-        }
-        if let Progress::CheckFinished {
-            check,
-            status,
-            summary,
-            ..
-        } = p
-        {
-            eprintln!("{}", check_line(Style { color }, check, *status, summary));
-        }
-    });
+    let display = Arc::new(progress::Display::new(args.quiet));
+    let shown = display.clone();
+    let progress: golive::engine::ProgressFn = Arc::new(move |p: &Progress| shown.event(p));
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -266,10 +258,11 @@ fn run_check(args: CheckArgs) -> ExitCode {
         progress: Some(progress),
         only: args.only,
     };
+    let on_signal = display.clone();
     let report = runtime.block_on(async move {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: finishing the report (Ctrl-C again to abort)");
+                on_signal.note("interrupted: finishing the report (Ctrl-C again to abort)");
                 let _ = cancel_tx.send(true);
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);
@@ -278,7 +271,18 @@ fn run_check(args: CheckArgs) -> ExitCode {
         });
         golive::engine::run(config).await
     });
-    print!("{}", summary::render(&report, Style { color }));
+    display.finish();
+    // A terminal that showed every check's line as it finished gets only the
+    // failures and the verdict, not the same lines again.
+    let style = Style { color };
+    if std::io::stdout().is_terminal()
+        && std::io::stderr().is_terminal()
+        && display.lines_shown() == report.checks.len()
+    {
+        print!("{}", summary::details(&report, style));
+    } else {
+        print!("{}", summary::render(&report, style));
+    }
     if let Err(code) = write_outputs(&report, &args.out) {
         return code;
     }
