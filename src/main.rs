@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
@@ -163,6 +163,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints to stdout; a closed pipe (`golive check | head`) is not an error,
+/// so the run still writes its report and exits with its verdict's code.
+fn say(s: &str) {
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
+}
+
 /// Colour on stdout: a terminal, and no `NO_COLOR`.
 fn use_color() -> bool {
     progress::color_for(std::io::stdout().is_terminal())
@@ -172,7 +178,7 @@ fn run_validate(args: ValidateArgs) -> ExitCode {
     match golive::pack::validate_path(&args.path) {
         Ok(lines) => {
             for l in lines {
-                println!("ok: {l}");
+                say(&format!("ok: {l}\n"));
             }
             ExitCode::SUCCESS
         }
@@ -279,19 +285,19 @@ fn run_check(args: CheckArgs) -> ExitCode {
         && std::io::stderr().is_terminal()
         && display.lines_shown() == report.checks.len()
     {
-        print!("{}", summary::details(&report, style));
+        say(&summary::details(&report, style));
     } else {
-        print!("{}", summary::render(&report, style));
+        say(&summary::render(&report, style));
     }
     if let Err(code) = write_outputs(&report, &args.out) {
         return code;
     }
     if let Some(base) = &args.baseline {
         match golive::report::json::read(base) {
-            Ok(old) => print!(
+            Ok(old) => say(&format!(
                 "\n{}",
                 diff::render_text(&diff::diff(&old, &report, DiffOptions::default()))
-            ),
+            )),
             Err(e) => eprintln!("warning: baseline not compared: {e}"),
         }
     }
@@ -303,7 +309,7 @@ fn write_outputs(report: &golive::report::Report, out: &OutputArgs) -> Result<()
     match golive::report::write_all(report, &out.report_dir, &out.format.0, out.har.as_deref()) {
         Ok(paths) => {
             for p in paths {
-                println!("wrote {}", p.display());
+                say(&format!("wrote {}\n", p.display()));
             }
         }
         Err(e) => {
@@ -347,7 +353,7 @@ fn run_report(args: ReportArgs) -> ExitCode {
     match old {
         Some(old) => {
             let d = diff::diff(&old, &new, opts);
-            print!("{}", diff::render_text(&d));
+            say(&diff::render_text(&d));
             if d.has_regressions() {
                 ExitCode::from(1)
             } else {
