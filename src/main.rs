@@ -266,8 +266,22 @@ fn run_check(args: CheckArgs) -> ExitCode {
     };
     let on_signal = display.clone();
     let report = runtime.block_on(async move {
+        let (armed_tx, armed) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            // The handler is installed on the first poll: poll once, then let
+            // the run start, so that no Ctrl-C can end it without a report.
+            let mut first = std::pin::pin!(tokio::signal::ctrl_c());
+            let early = tokio::select! {
+                biased;
+                r = &mut first => Some(r),
+                _ = std::future::ready(()) => None,
+            };
+            let _ = armed_tx.send(());
+            let got = match early {
+                Some(r) => r,
+                None => first.await,
+            };
+            if got.is_ok() {
                 on_signal.note("interrupted: finishing the report (Ctrl-C again to abort)");
                 let _ = cancel_tx.send(true);
                 if tokio::signal::ctrl_c().await.is_ok() {
@@ -275,6 +289,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
                 }
             }
         });
+        let _ = armed.await;
         golive::engine::run(config).await
     });
     display.finish();
