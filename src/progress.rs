@@ -21,9 +21,14 @@ pub fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
-/// Colour for a stream that is a terminal, unless `NO_COLOR`.
+/// A terminal that can redraw and colour (not `TERM=dumb`).
+fn capable(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
+/// Colour for a stream that is a capable terminal, unless `NO_COLOR`.
 pub fn color_for(is_terminal: bool) -> bool {
-    is_terminal && !no_color()
+    capable(is_terminal) && !no_color()
 }
 
 enum Mode {
@@ -47,8 +52,7 @@ impl Display {
     /// Chooses bars, plain lines or nothing from `--quiet` and stderr.
     pub fn new(quiet: bool) -> Display {
         let stderr = std::io::stderr();
-        let terminal = stderr.is_terminal()
-            && std::env::var_os("TERM").is_none_or(|t| t != "dumb" && !t.is_empty());
+        let terminal = capable(stderr.is_terminal());
         let color = color_for(stderr.is_terminal());
         let mode = if quiet {
             Mode::Quiet
@@ -125,11 +129,9 @@ impl Display {
         }
     }
 
-    /// A line on stderr that does not break the bars (unless `--quiet`).
+    /// A line on stderr that does not break the bars (shown even with `--quiet`).
     pub fn note(&self, msg: &str) {
-        if !matches!(self.mode, Mode::Quiet) {
-            self.line(msg);
-        }
+        self.line(msg);
     }
 
     fn line(&self, msg: &str) {
