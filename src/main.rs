@@ -5,15 +5,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use golive::engine::summary::{self, Style, check_line};
+use golive::engine::summary::{self, Style};
 use golive::engine::{Progress, RunConfig, Target};
 use golive::fake::{FakeConfig, FakeOptions, Fault};
 use golive::report::Format;
 use golive::report::diff::{self, DiffOptions};
+
+mod progress;
 
 #[derive(Parser)]
 #[command(
@@ -66,7 +68,7 @@ struct CheckArgs {
     /// A previous report.json (e.g. the last green run): print what changed since.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
-    /// No progress lines; the summary still prints.
+    /// No progress bars or lines; the summary still prints.
     #[arg(long, short)]
     quiet: bool,
 }
@@ -150,7 +152,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
-        .with_writer(std::io::stderr)
+        .with_ansi(progress::color_for(std::io::stderr().is_terminal()))
+        .with_writer(|| progress::LogWriter)
         .init();
     match cli.command {
         Command::Check(args) => run_check(args),
@@ -160,15 +163,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints to stdout; a closed pipe (`golive check | head`) is not an error,
+/// so the run still writes its report and exits with its verdict's code.
+fn say(s: &str) {
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
+}
+
+/// Colour on stdout: a terminal, and no `NO_COLOR`.
 fn use_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    progress::color_for(std::io::stdout().is_terminal())
 }
 
 fn run_validate(args: ValidateArgs) -> ExitCode {
     match golive::pack::validate_path(&args.path) {
         Ok(lines) => {
             for l in lines {
-                println!("ok: {l}");
+                say(&format!("ok: {l}\n"));
             }
             ExitCode::SUCCESS
         }
@@ -230,22 +240,10 @@ fn run_check(args: CheckArgs) -> ExitCode {
         }
         Target::Live(args.target.clone())
     };
-    let quiet = args.quiet;
     let color = use_color();
-    let progress: golive::engine::ProgressFn = Arc::new(move |p: &Progress| {
-        if quiet {
-            return;
-        }
-        if let Progress::CheckFinished {
-            check,
-            status,
-            summary,
-            ..
-        } = p
-        {
-            eprintln!("{}", check_line(Style { color }, check, *status, summary));
-        }
-    });
+    let display = Arc::new(progress::Display::new(args.quiet));
+    let shown = display.clone();
+    let progress: golive::engine::ProgressFn = Arc::new(move |p: &Progress| shown.event(p));
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -266,28 +264,55 @@ fn run_check(args: CheckArgs) -> ExitCode {
         progress: Some(progress),
         only: args.only,
     };
+    let on_signal = display.clone();
     let report = runtime.block_on(async move {
+        let (armed_tx, armed) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: finishing the report (Ctrl-C again to abort)");
+            // The handler is installed on the first poll: poll once, then let
+            // the run start, so that no Ctrl-C can end it without a report.
+            let mut first = std::pin::pin!(tokio::signal::ctrl_c());
+            let early = tokio::select! {
+                biased;
+                r = &mut first => Some(r),
+                _ = std::future::ready(()) => None,
+            };
+            let _ = armed_tx.send(());
+            let got = match early {
+                Some(r) => r,
+                None => first.await,
+            };
+            if got.is_ok() {
+                on_signal.note("interrupted: finishing the report (Ctrl-C again to abort)");
                 let _ = cancel_tx.send(true);
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);
                 }
             }
         });
+        let _ = armed.await;
         golive::engine::run(config).await
     });
-    print!("{}", summary::render(&report, Style { color }));
+    display.finish();
+    // A terminal that showed every check's line as it finished gets only the
+    // failures and the verdict, not the same lines again.
+    let style = Style { color };
+    if std::io::stdout().is_terminal()
+        && std::io::stderr().is_terminal()
+        && display.lines_shown() == report.checks.len()
+    {
+        say(&summary::details(&report, style));
+    } else {
+        say(&summary::render(&report, style));
+    }
     if let Err(code) = write_outputs(&report, &args.out) {
         return code;
     }
     if let Some(base) = &args.baseline {
         match golive::report::json::read(base) {
-            Ok(old) => print!(
+            Ok(old) => say(&format!(
                 "\n{}",
                 diff::render_text(&diff::diff(&old, &report, DiffOptions::default()))
-            ),
+            )),
             Err(e) => eprintln!("warning: baseline not compared: {e}"),
         }
     }
@@ -299,7 +324,7 @@ fn write_outputs(report: &golive::report::Report, out: &OutputArgs) -> Result<()
     match golive::report::write_all(report, &out.report_dir, &out.format.0, out.har.as_deref()) {
         Ok(paths) => {
             for p in paths {
-                println!("wrote {}", p.display());
+                say(&format!("wrote {}\n", p.display()));
             }
         }
         Err(e) => {
@@ -343,7 +368,7 @@ fn run_report(args: ReportArgs) -> ExitCode {
     match old {
         Some(old) => {
             let d = diff::diff(&old, &new, opts);
-            print!("{}", diff::render_text(&d));
+            say(&diff::render_text(&d));
             if d.has_regressions() {
                 ExitCode::from(1)
             } else {

@@ -137,9 +137,12 @@ async fn run_step(
                 let p =
                     prepare(run, spec, st, &extra, None).map_err(|e| format!("{label}: {e}"))?;
                 let sub = format!("{label} [{id}]");
-                if let Some((idx, r)) = send_with_retry(run, &p, &sub, st, step, &expect).await {
-                    judge(run, &expect, &sub, st, idx, &r);
-                }
+                // A route that never answered was not checked: the check
+                // errors rather than passing on the routes that did.
+                let Some((idx, r)) = send_with_retry(run, &p, &sub, st, step, &expect).await else {
+                    return Err(format!("{sub}: {}", last_error(st)));
+                };
+                judge(run, &expect, &sub, st, idx, &r);
             }
             return Ok(());
         }

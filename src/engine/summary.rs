@@ -45,6 +45,7 @@ pub fn check_line(style: Style, id: &str, status: Status, summary: &str) -> Stri
     format!("{} {id:<44} {summary}", style.status(status))
 }
 
+/// The whole summary: one line per check, then [`details`].
 pub fn render(report: &Report, style: Style) -> String {
     let mut out = String::new();
     let width = report
@@ -65,6 +66,13 @@ pub fn render(report: &Report, style: Style) -> String {
             c.summary,
         );
     }
+    out + &details(report, style)
+}
+
+/// The summary without the per-check lines (for a terminal that already
+/// showed them as progress): each failure, then the verdict.
+pub fn details(report: &Report, style: Style) -> String {
+    let mut out = String::new();
     let mut any = false;
     for c in &report.checks {
         if !matches!(c.status, Status::Fail | Status::Error | Status::Warn) {

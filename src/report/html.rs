@@ -48,9 +48,11 @@ h3{font-size:16px;margin:20px 0 8px}
 .sev{font-size:12px;border:1px solid var(--line);border-radius:4px;padding:0 5px;color:var(--muted)}
 .sev.blocker{border-color:var(--fg);color:var(--fg);font-weight:600}
 .muted{color:var(--muted)}
+.nw{white-space:nowrap}
 .attention{list-style:none;padding:0;margin:0}
 .attention li{padding:8px 12px;border-left:4px solid var(--c);background:var(--bg2);margin:6px 0;border-radius:0 6px 6px 0}
 .attention .what{margin-top:2px;font-size:14px;overflow-wrap:anywhere}
+.attention .ids{margin-top:2px;font-size:13px;line-height:1.7;overflow-wrap:anywhere}
 .attention .what code{background:#fff;border:1px solid var(--line);border-radius:3px;padding:0 3px}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
@@ -167,7 +169,12 @@ fn banner(out: &mut String, r: &Report) {
         r.verdict,
         esc(&r.verdict_reason)
     );
-    if let Some(why) = &r.interrupted {
+    // Said once: the verdict's reason usually is the interruption already.
+    if let Some(why) = r
+        .interrupted
+        .as_ref()
+        .filter(|w| !r.verdict_reason.contains(w.as_str()))
+    {
         let _ = writeln!(
             out,
             "<div class=\"cut\">The run was cut short: {}</div>",
@@ -195,7 +202,7 @@ fn banner(out: &mut String, r: &Report) {
     }
     meta.push(target);
     meta.push(format!(
-        "{} → {} ({})",
+        "<span class=\"nw\">{}</span> → <span class=\"nw\">{}</span> <span class=\"nw\">({})</span>",
         esc(&r.started_at),
         esc(&r.finished_at),
         text::ms(r.duration_ms)
@@ -253,6 +260,10 @@ fn what_went_wrong(c: &CheckResult) -> String {
     s
 }
 
+/// From this many checks with the same status and the same reason, "what
+/// needs attention" lists them as one item.
+const SAME_REASON_GROUP: usize = 3;
+
 /// Picks the checks of one group in "what needs attention".
 type Pick = fn(&CheckResult) -> bool;
 
@@ -288,17 +299,50 @@ fn attention(out: &mut String, r: &Report) {
             "<h3>{title} ({})</h3>\n<ul class=\"attention\">",
             items.len()
         );
-        for (i, c) in items {
+        // Checks that went wrong the same way (a cut-short run: every check
+        // unreachable, or not run) are one item, not a wall of repeats.
+        let whats: Vec<String> = items.iter().map(|(_, c)| what_went_wrong(c)).collect();
+        let mut shown = vec![false; items.len()];
+        for (k, &(i, c)) in items.iter().enumerate() {
+            if shown[k] {
+                continue;
+            }
+            let what = &whats[k];
+            let same: Vec<usize> = (k..items.len())
+                .filter(|&m| !shown[m] && items[m].1.status == c.status && whats[m] == *what)
+                .collect();
+            if same.len() >= SAME_REASON_GROUP {
+                let links: Vec<String> = same
+                    .iter()
+                    .map(|&m| {
+                        shown[m] = true;
+                        format!(
+                            "<a href=\"#{}\"><code>{}</code></a>",
+                            check_anchor(items[m].0),
+                            esc(&items[m].1.id)
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    body,
+                    "<li class=\"s-{}\">{} <b>{} checks</b><div class=\"what\">{what}</div><div class=\"ids\">{}</div></li>",
+                    c.status.as_str(),
+                    chip(c.status),
+                    same.len(),
+                    links.join(" ")
+                );
+                continue;
+            }
+            shown[k] = true;
             let _ = writeln!(
                 body,
-                "<li class=\"s-{}\">{} <a href=\"#{}\"><code>{}</code></a> {} <span class=\"muted\">{}</span><div class=\"what\">{}</div></li>",
+                "<li class=\"s-{}\">{} <a href=\"#{}\"><code>{}</code></a> {} <span class=\"muted\">{}</span><div class=\"what\">{what}</div></li>",
                 c.status.as_str(),
                 chip(c.status),
                 check_anchor(i),
                 esc(&c.id),
                 sev(c.severity),
                 esc(&c.title),
-                what_went_wrong(c)
             );
         }
         body.push_str("</ul>\n");
@@ -715,7 +759,7 @@ fn check_block(out: &mut String, i: usize, c: &CheckResult) {
     };
     let _ = writeln!(
         out,
-        "<details class=\"check s-{}\" id=\"{}\"{open}><summary>{} <code>{}</code> <span class=\"t\">{}</span> {} <span class=\"muted\">{}</span></summary>\n<div class=\"cbody\">",
+        "<details class=\"check s-{}\" id=\"{}\"{open}><summary>{} <code>{}</code> <span class=\"t\">{}</span> {} <span class=\"muted nw\">{}</span></summary>\n<div class=\"cbody\">",
         c.status.as_str(),
         check_anchor(i),
         chip(c.status),
@@ -863,7 +907,7 @@ fn exchange(out: &mut String, i: usize, j: usize, x: &Exchange) {
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "<details class=\"x\" id=\"{}-x{j}\"><summary><span class=\"muted\">#{j} {}</span> <b>{}</b> {} → {status} <span class=\"muted\">{} at +{}</span>{rid}</summary><div>",
+        "<details class=\"x\" id=\"{}-x{j}\"><summary><span class=\"muted\">#{j} {}</span> <b>{}</b> {} → {status} <span class=\"muted nw\">{} at +{}</span>{rid}</summary><div>",
         check_anchor(i),
         esc(&x.step),
         esc(&x.request.method),
@@ -965,6 +1009,52 @@ mod tests {
             assert!(!s.contains(external), "external resource `{external}`");
         }
         assert_eq!(s.matches("<script>").count(), 1, "only our inline script");
+    }
+
+    #[test]
+    fn a_cut_short_run_reads_at_a_glance() {
+        let mut r = empty_report();
+        let check = |id: &str, status: Status, summary: &str| CheckResult {
+            id: id.into(),
+            pack: "p".into(),
+            family: Family::Auth,
+            severity: Severity::Blocker,
+            status,
+            title: format!("title of {id}"),
+            summary: summary.into(),
+            duration_ms: 0.0,
+            scenario: None,
+            findings: vec![],
+            evidence: vec![],
+        };
+        r.checks.push(check("p.a", Status::Pass, "ok"));
+        r.checks
+            .push(check("p.b", Status::Error, "interrupted while it ran"));
+        for id in ["p.c", "p.d", "p.e"] {
+            r.checks
+                .push(check(id, Status::Skip, "not run: interrupted (Ctrl-C)"));
+        }
+        r.interrupted = Some("interrupted (Ctrl-C)".into());
+        r.finalize();
+        let s = render(&r);
+        // The reason is in the banner once, not repeated in a second box.
+        assert!(
+            s.contains("<div class=\"reason\">the run was cut short: interrupted (Ctrl-C)</div>")
+        );
+        assert!(!s.contains("class=\"cut\""));
+        // Three checks skipped for one reason: one item listing them.
+        assert!(
+            s.contains("<b>3 checks</b><div class=\"what\">not run: interrupted (Ctrl-C)</div>")
+        );
+        for (id, anchor) in [("p.c", "c2"), ("p.d", "c3"), ("p.e", "c4")] {
+            assert!(s.contains(&format!("<a href=\"#{anchor}\"><code>{id}</code></a>")));
+        }
+        // A lone error keeps its own item with its title.
+        assert!(s.contains("title of p.b"));
+        // When the verdict says something else, the cut notice still shows.
+        r.checks[0].status = Status::Fail;
+        r.finalize();
+        assert!(render(&r).contains("class=\"cut\""));
     }
 
     #[test]
