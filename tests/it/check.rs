@@ -564,9 +564,9 @@ async fn snapshots_of_summary_and_report_json() {
                 ".duration_ms" => "[ms]",
                 ".packs[].scenarios[].sha256" => "[sha256]",
                 ".checks[].duration_ms" => "[ms]",
-                ".checks[].evidence" => insta::dynamic_redaction(|v, _| {
-                    format!("[{} exchanges]", v.as_slice().map_or(0, |s| s.len()))
-                }),
+                // How many exchanges depends on timing (a 429 retried, a poll
+                // more or less), so only their presence is pinned.
+                ".checks[].evidence" => "[exchanges]",
                 ".checks[].findings[].request_id" => "[request-id]",
                 ".checks[].findings[].exchange" => "[index]",
             });
