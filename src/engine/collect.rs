@@ -16,19 +16,22 @@ const EVIDENCE_CAP: usize = 60;
 /// One response some check saw.
 #[derive(Clone)]
 pub struct Seen {
+    /// The check that sent it (its id within the pack).
+    pub check: String,
     pub exchange: Exchange,
     pub endpoint: Option<String>,
     pub received: Arc<Received>,
 }
 
 /// The responses a finished check saw.
-pub fn seen(st: &CheckState) -> Vec<Seen> {
+pub fn seen(check: &str, st: &CheckState) -> Vec<Seen> {
     st.evidence
         .iter()
         .zip(&st.endpoints)
         .zip(&st.received)
         .filter_map(|((ex, ep), r)| {
             r.as_ref().map(|r| Seen {
+                check: check.to_string(),
                 exchange: ex.clone(),
                 endpoint: ep.clone(),
                 received: r.clone(),
@@ -51,7 +54,7 @@ struct Problem {
 /// Judges the pool (plus the collector's own exchanges) and adds findings.
 pub fn judge_pool(run: &PackRun, sc: &Scenario, pool: &[Seen], st: &mut CheckState) {
     let mut all: Vec<Seen> = pool.to_vec();
-    all.extend(seen(st));
+    all.extend(seen(&sc.spec.id, st));
     // A request id names one call: the same id on two responses is useless to support.
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     if sc.spec.collect_request_ids.is_some() {
@@ -120,9 +123,11 @@ pub fn judge_pool(run: &PackRun, sc: &Scenario, pool: &[Seen], st: &mut CheckSta
         st.findings.push(Finding {
             level: p.level,
             step: format!(
-                "{} {}",
+                "{} {} (sent by {}, {})",
                 s.exchange.request.method,
-                path_of(&s.exchange.request.url)
+                path_of(&s.exchange.request.url),
+                s.check,
+                s.exchange.step
             ),
             message: format!("{}{times}", p.message),
             expected: p.expected,
@@ -234,6 +239,10 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
                 } else {
                     v.pointer.clone()
                 };
+                let got = body
+                    .pointer(&v.pointer)
+                    .map(|x| short(&x.to_string()))
+                    .unwrap_or_else(|| "absent".into());
                 out.push(Problem {
                     level: FindingLevel::Fail,
                     // Items of a list break the same way: fold /jobs/3/x and /jobs/7/x.
@@ -247,7 +256,7 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
                         v.message
                     ),
                     expected: Some(format!("{file} ({})", v.schema_path)),
-                    actual: Some(short(&v.message)),
+                    actual: Some(got),
                     pointer: Some(v.pointer),
                     advice: None,
                 });

@@ -432,7 +432,7 @@ async fn run_pack(
             if is_collector(sc) {
                 collect::judge_pool(&run, sc, &pool, &mut st);
             }
-            pool.extend(collect::seen(&st));
+            pool.extend(collect::seen(&sc.spec.id, &st));
             res.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
             res.findings = std::mem::take(&mut st.findings);
             res.evidence = std::mem::take(&mut st.evidence);

@@ -521,16 +521,12 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
     for (name, spec) in &ex.headers {
         let actual = r.header(name).map(|v| Value::String(v.to_string()));
         for (m, fail) in eval_matchers(run, st, spec, actual.as_ref()) {
-            let level = m.level.unwrap_or(ex.level);
-            let what = m
-                .message
-                .clone()
-                .unwrap_or_else(|| format!("header {name}"));
+            let msg = matcher_message(&m, &format!("header {name}"), &fail);
             push(
                 st,
-                level,
+                m.level.unwrap_or(ex.level),
                 m.advice.clone().or(ex.advice.clone()),
-                format!("{what}: {}", fail.0),
+                msg,
                 fail.0,
                 fail.1,
                 None,
@@ -552,13 +548,12 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
                 for (ptr, spec) in &ex.json {
                     let actual = body.pointer(ptr).cloned();
                     for (m, fail) in eval_matchers(run, st, spec, actual.as_ref()) {
-                        let level = m.level.unwrap_or(ex.level);
-                        let what = m.message.clone().unwrap_or_else(|| format!("body {ptr}"));
+                        let msg = matcher_message(&m, &format!("body {ptr}"), &fail);
                         push(
                             st,
-                            level,
+                            m.level.unwrap_or(ex.level),
                             m.advice.clone().or(ex.advice.clone()),
-                            format!("{what}: {}", fail.0),
+                            msg,
                             fail.0,
                             fail.1,
                             Some(ptr.clone()),
@@ -594,6 +589,15 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
                 );
             }
         }
+    }
+}
+
+/// "header Retry-After: expected present, got absent", or the scenario's own
+/// words with the values after them.
+fn matcher_message(m: &Matcher, subject: &str, (expected, actual): &(String, String)) -> String {
+    match &m.message {
+        Some(text) => format!("{text} (expected {expected}, got {actual})"),
+        None => format!("{subject}: expected {expected}, got {actual}"),
     }
 }
 
