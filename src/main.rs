@@ -209,15 +209,9 @@ fn run_check(args: CheckArgs) -> ExitCode {
         }
     }
     let target = if args.target == "fake" {
-        let config = match &args.fake_config {
-            Some(path) => match FakeConfig::from_file(path) {
-                Ok(c) => c,
-                Err(err) => {
-                    eprintln!("error: {err}");
-                    return ExitCode::from(2);
-                }
-            },
-            None => FakeConfig::default(),
+        let config = match load_fake_config(args.fake_config.as_deref()) {
+            Ok(c) => c,
+            Err(code) => return code,
         };
         Target::Fake(FakeOptions {
             config,
@@ -382,16 +376,21 @@ fn run_report(args: ReportArgs) -> ExitCode {
     }
 }
 
+/// The fake's config from a file, or the contract's defaults; a bad file is exit 2.
+fn load_fake_config(path: Option<&std::path::Path>) -> Result<FakeConfig, ExitCode> {
+    match path {
+        Some(path) => FakeConfig::from_file(path).map_err(|err| {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }),
+        None => Ok(FakeConfig::default()),
+    }
+}
+
 fn run_fake(args: FakeArgs) -> ExitCode {
-    let config = match &args.config {
-        Some(path) => match FakeConfig::from_file(path) {
-            Ok(c) => c,
-            Err(err) => {
-                eprintln!("error: {err}");
-                return ExitCode::from(2);
-            }
-        },
-        None => FakeConfig::default(),
+    let config = match load_fake_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let keys: Vec<(String, String)> = ["valid", "other", "empty", "disabled"]
         .iter()

@@ -373,7 +373,7 @@ fn families(out: &mut String, r: &Report) {
         if checks.is_empty() {
             continue;
         }
-        let t = text::totals(&checks);
+        let t = Totals::of(checks.iter().copied());
         let n = checks.len() as f64;
         let mut bar = String::from("<div class=\"bar\">");
         for (k, s) in [

@@ -50,7 +50,7 @@ pub fn render(report: &Report) -> String {
 }
 
 fn suite(out: &mut String, report: &Report, f: Family, checks: &[&CheckResult]) {
-    let t = text::totals(checks);
+    let t = Totals::of(checks.iter().copied());
     let time: f64 = checks
         .iter()
         .map(|c| c.duration_ms)

@@ -220,7 +220,7 @@ fn family_table(out: &mut String, r: &Report) {
     for f in Family::ALL {
         let checks: Vec<&CheckResult> = r.family(f).collect();
         let Some(w) = worst(&checks) else { continue };
-        let t = text::totals(&checks);
+        let t = Totals::of(checks.iter().copied());
         let failing: Vec<String> = checks
             .iter()
             .filter(|c| c.severity == Severity::Blocker && c.status == Status::Fail)

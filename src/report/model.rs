@@ -330,7 +330,8 @@ pub struct Report {
 pub const VERDICT_POLICY: &str = "GO when every blocker check passed; NO-GO when a blocker check failed (advisory failures are listed as risks); INCOMPLETE when a blocker check was skipped or errored, or the run was cut short.";
 
 impl Totals {
-    pub fn of(checks: &[CheckResult]) -> Totals {
+    /// Counts checks by status (over a slice, or any iterator of references).
+    pub fn of<'a>(checks: impl IntoIterator<Item = &'a CheckResult>) -> Totals {
         let mut t = Totals::default();
         for c in checks {
             match c.status {

@@ -2,7 +2,7 @@
 //! language, durations for humans, and the last line of defence against a
 //! credential reaching a rendered file.
 
-use super::model::{CheckResult, Exchange, Status, Totals};
+use super::model::{CheckResult, Exchange, Status};
 use std::fmt::Write as _;
 
 /// Headers whose values are credentials. The engine redacts them before they
@@ -333,21 +333,6 @@ pub(crate) fn status_icon(s: Status) -> &'static str {
         Status::Skip => "⏭️",
         Status::Error => "💥",
     }
-}
-
-/// [`Totals`] over borrowed checks.
-pub(crate) fn totals(checks: &[&CheckResult]) -> Totals {
-    let mut t = Totals::default();
-    for c in checks {
-        match c.status {
-            Status::Pass => t.pass += 1,
-            Status::Fail => t.fail += 1,
-            Status::Warn => t.warn += 1,
-            Status::Skip => t.skip += 1,
-            Status::Error => t.error += 1,
-        }
-    }
-    t
 }
 
 /// The exchange a finding points at, if the index is valid.

@@ -44,6 +44,22 @@ async fn check_fake(faults: Vec<Fault>, cfg: FakeConfig, vars: &[(&str, &str)]) 
     .await
 }
 
+/// GO, and every single check passed.
+fn assert_all_pass(r: &Report) {
+    assert_eq!(
+        r.verdict,
+        Verdict::Go,
+        "{}\n{}",
+        r.verdict_reason,
+        describe(r)
+    );
+    assert!(
+        r.checks.iter().all(|c| c.status == Status::Pass),
+        "every check passes:\n{}",
+        describe(r)
+    );
+}
+
 fn describe(r: &Report) -> String {
     r.checks
         .iter()
@@ -57,18 +73,7 @@ fn describe(r: &Report) -> String {
 async fn healthy_fake_is_go_with_every_check_passing() {
     let t0 = Instant::now();
     let r = check_fake(vec![], FakeConfig::default(), &[]).await;
-    assert_eq!(
-        r.verdict,
-        Verdict::Go,
-        "{}\n{}",
-        r.verdict_reason,
-        describe(&r)
-    );
-    assert!(
-        r.checks.iter().all(|c| c.status == Status::Pass),
-        "every check passes against the healthy fake:\n{}",
-        describe(&r)
-    );
+    assert_all_pass(&r);
     // Both packs, every family of the design, in each pack.
     for p in ["removit", "removebgvideo"] {
         let families: BTreeSet<Family> = r
@@ -439,18 +444,7 @@ async fn verdicts_hold_against_a_differently_built_server() {
     let mut rc = config(Target::Live(server.uri()), &[("poll_deadline", "15s")]);
     rc.env = Arc::new(move |n| env.get(n).cloned());
     let r = engine::run(rc).await;
-    assert_eq!(
-        r.verdict,
-        Verdict::Go,
-        "{}\n{}",
-        r.verdict_reason,
-        describe(&r)
-    );
-    assert!(
-        r.checks.iter().all(|c| c.status == Status::Pass),
-        "{}",
-        describe(&r)
-    );
+    assert_all_pass(&r);
     assert_eq!(r.target.kind, "live");
 }
 
