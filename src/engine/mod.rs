@@ -86,6 +86,10 @@ pub struct PackRun {
     pub http_timeout: Duration,
 }
 
+/// Consecutive checks ending on a transport failure after which the rest of
+/// the pack is not run (each would only wait out the same timeouts).
+pub const STOPPED_ANSWERING: usize = 3;
+
 /// Default per-check deadline.
 pub const CHECK_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -383,8 +387,22 @@ async fn run_pack(
     let mut results: Vec<CheckResult> = Vec::new();
     let mut pool: Vec<collect::Seen> = Vec::new();
     let mut interrupted = None;
+    // Checks in a row that ended on a transport failure: after
+    // STOPPED_ANSWERING of them the target is taken to have stopped answering,
+    // and the rest are not sent into the same timeouts one by one.
+    let mut dead_in_a_row = 0usize;
+    let mut dead_reason = String::new();
     for (i, sc) in order.iter().enumerate() {
         let id = format!("{}.{}", pack.file.name, sc.spec.id);
+        if dead_in_a_row >= STOPPED_ANSWERING {
+            results.push(result_for(
+                &pack,
+                sc,
+                Status::Error,
+                format!("not run: the target stopped answering ({dead_reason})"),
+            ));
+            continue;
+        }
         if interrupted.is_some() || cancelled(&cfg.cancel) {
             let why = interrupted
                 .get_or_insert_with(|| "interrupted (Ctrl-C)".to_string())
@@ -441,6 +459,14 @@ async fn run_pack(
         };
         if res.status == Status::Skip && res.summary.is_empty() {
             res.summary = "skipped".into();
+        }
+        let transport_failure = res.status == Status::Error
+            && res.evidence.last().is_some_and(|e| e.response.is_none());
+        if transport_failure {
+            dead_in_a_row += 1;
+            dead_reason = res.summary.clone();
+        } else {
+            dead_in_a_row = 0;
         }
         progress(Progress::CheckFinished {
             pack: pack.file.name.clone(),

@@ -379,6 +379,50 @@ fn a_request_that_hangs_mid_run_errors_its_check_and_the_run_goes_on() {
 }
 
 #[test]
+fn a_target_that_stops_answering_ends_the_pack_quickly() {
+    // Every check of the pack would wait out its own timeouts; after three
+    // checks in a row end on a transport failure the rest are not sent.
+    let out = tempfile::tempdir().unwrap();
+    let port = hangs_after_preflight();
+    let t0 = std::time::Instant::now();
+    let r = run(
+        golive()
+            .args(["check", "--pack", "removit", "--var", "http_timeout=1s"])
+            .arg("--target")
+            .arg(format!("http://127.0.0.1:{port}"))
+            .arg("--report-dir")
+            .arg(out.path())
+            .env("GOLIVE_KEY", "sk_test_unused_by_this_test"),
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code(), 3, "{}\n{}", r.stdout, r.stderr);
+    let rep = report(out.path());
+    assert_eq!(rep["verdict"], "INCOMPLETE");
+    let all = checks(&rep);
+    let stopped = all
+        .iter()
+        .filter(|c| field(c, "summary").contains("the target stopped answering"))
+        .count();
+    assert!(
+        all.iter()
+            .all(|c| field(c, "status") == "error" || field(c, "status") == "skip"),
+        "{rep}"
+    );
+    let skipped = all.iter().filter(|c| field(c, "status") == "skip").count();
+    assert!(stopped >= 1, "{rep}");
+    assert_eq!(
+        stopped + skipped + 3,
+        all.len(),
+        "only three checks wait for the timeouts: {rep}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
 fn a_check_that_errors_is_reported_with_its_reason() {
     // Stuck jobs: the credits checks poll until their deadline and error.
     let out = tempfile::tempdir().unwrap();
