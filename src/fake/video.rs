@@ -525,14 +525,18 @@ fn not_found(call: &Call) -> Reply {
     call.video_error(404, "not_found", "Job not found")
 }
 
+/// The caller's job `id` (any account's under `isolation-leak`).
+fn visible_job<'a>(call: &Call, st: &'a State, id: &str) -> Option<&'a VideoJob> {
+    let account = st.keys[call.key].account;
+    st.video_jobs
+        .get(id)
+        .filter(|j| j.account == account || call.has(Fault::IsolationLeak))
+}
+
 /// `POST /v1/jobs/{id}/start`.
 pub(crate) fn start_job(call: &Call, st: &mut State, id: &str) -> Handled {
     let account = st.keys[call.key].account;
-    let Some(job) = st
-        .video_jobs
-        .get(id)
-        .filter(|j| j.account == account || call.has(Fault::IsolationLeak))
-    else {
+    let Some(job) = visible_job(call, st, id) else {
         return not_found(call).into();
     };
     match job.status {
@@ -573,12 +577,7 @@ pub(crate) fn start_job(call: &Call, st: &mut State, id: &str) -> Handled {
 
 /// `GET /v1/jobs/{id}`.
 pub(crate) fn get_job(call: &Call, st: &mut State, id: &str) -> Reply {
-    let account = st.keys[call.key].account;
-    let Some(job) = st
-        .video_jobs
-        .get(id)
-        .filter(|j| j.account == account || call.has(Fault::IsolationLeak))
-    else {
+    let Some(job) = visible_job(call, st, id) else {
         return not_found(call);
     };
     Reply::json(
