@@ -239,15 +239,9 @@ fn run_check(args: CheckArgs) -> ExitCode {
     let shown = display.clone();
     let progress: golive::engine::ProgressFn = Arc::new(move |p: &Progress| shown.event(p));
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("error: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let config = RunConfig {
         target,
@@ -376,6 +370,17 @@ fn run_report(args: ReportArgs) -> ExitCode {
     }
 }
 
+/// The multi-thread runtime every command runs on.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("error: cannot start the runtime: {err}");
+            ExitCode::FAILURE
+        })
+}
+
 /// The fake's config from a file, or the contract's defaults; a bad file is exit 2.
 fn load_fake_config(path: Option<&std::path::Path>) -> Result<FakeConfig, ExitCode> {
     match path {
@@ -399,15 +404,9 @@ fn run_fake(args: FakeArgs) -> ExitCode {
     let faults = args.faults.clone();
     let options = FakeOptions { config, faults };
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("error: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async move {
         let ready = move |bound: SocketAddr| {

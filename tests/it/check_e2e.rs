@@ -277,6 +277,17 @@ fn unreachable_target_writes_an_incomplete_report() {
 }
 
 /// A listener that accepts every connection and never answers.
+/// `golive check --pack removit` against a local port with a 1 s HTTP timeout.
+fn check_removit_at(port: u16, out: &std::path::Path) -> Command {
+    let mut c = golive();
+    c.args(["check", "--pack", "removit", "--var", "http_timeout=1s"])
+        .arg("--target")
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--report-dir")
+        .arg(out);
+    c
+}
+
 fn silent_server() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
@@ -294,12 +305,7 @@ fn hung_target_times_out_and_writes_an_incomplete_report() {
     let out = tempfile::tempdir().unwrap();
     let port = silent_server();
     let r = run(
-        golive()
-            .args(["check", "--pack", "removit", "--var", "http_timeout=1s"])
-            .arg("--target")
-            .arg(format!("http://127.0.0.1:{port}"))
-            .arg("--report-dir")
-            .arg(out.path()),
+        &mut check_removit_at(port, out.path()),
         Duration::from_secs(20),
     );
     assert_eq!(r.code(), 3, "{}\n{}", r.stdout, r.stderr);
@@ -343,13 +349,8 @@ fn a_request_that_hangs_mid_run_errors_its_check_and_the_run_goes_on() {
     let out = tempfile::tempdir().unwrap();
     let port = hangs_after_preflight();
     let r = run(
-        golive()
-            .args(["check", "--pack", "removit", "--var", "http_timeout=1s"])
+        check_removit_at(port, out.path())
             .args(["--only", "auth.missing_key", "--only", "auth.valid_key"])
-            .arg("--target")
-            .arg(format!("http://127.0.0.1:{port}"))
-            .arg("--report-dir")
-            .arg(out.path())
             .env("GOLIVE_KEY", "sk_live_unused_by_this_test"),
         Duration::from_secs(20),
     );
@@ -386,13 +387,7 @@ fn a_target_that_stops_answering_ends_the_pack_quickly() {
     let port = hangs_after_preflight();
     let t0 = std::time::Instant::now();
     let r = run(
-        golive()
-            .args(["check", "--pack", "removit", "--var", "http_timeout=1s"])
-            .arg("--target")
-            .arg(format!("http://127.0.0.1:{port}"))
-            .arg("--report-dir")
-            .arg(out.path())
-            .env("GOLIVE_KEY", "sk_test_unused_by_this_test"),
+        check_removit_at(port, out.path()).env("GOLIVE_KEY", "sk_test_unused_by_this_test"),
         Duration::from_secs(30),
     );
     assert_eq!(r.code(), 3, "{}\n{}", r.stdout, r.stderr);
