@@ -8,6 +8,8 @@ use std::sync::Arc;
 use include_dir::{Dir, include_dir};
 use serde_json::Value;
 
+use crate::report::Basis;
+
 /// The `schemas/` tree, embedded in the binary.
 pub static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/schemas");
 
@@ -29,6 +31,14 @@ pub enum SchemaError {
     Invalid { file: String, message: String },
 }
 
+/// The annotation keyword that says what a subschema rests on: `"doc"` or
+/// `"conv"`. A broken keyword is classed by its nearest annotated ancestor
+/// in the file where it is written; every shipped schema annotates its root.
+pub const BASIS_KEYWORD: &str = "x-basis";
+/// Beside `x-basis: conv`: what the integration must do when the API does
+/// not offer the convention (a `required` member is absent).
+pub const ADVICE_KEYWORD: &str = "x-advice";
+
 /// One way an instance breaks a schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Violation {
@@ -37,6 +47,77 @@ pub struct Violation {
     pub message: String,
     /// Where in the schema the broken keyword is.
     pub schema_path: String,
+    /// The broken keyword (`required`, `type`, `enum`, …).
+    pub keyword: String,
+    /// What the broken keyword rests on (`doc` where nothing says).
+    pub basis: Basis,
+    /// The nearest `x-advice` on the way to the keyword.
+    pub advice: Option<String>,
+}
+
+impl Violation {
+    /// A `conv` member that is absent: the API does not offer that part of
+    /// the convention (a warning), as opposed to offering it wrongly.
+    pub fn is_absent_convention(&self) -> bool {
+        self.basis == Basis::Conv && self.keyword == "required"
+    }
+}
+
+/// Walks `pointer` (a JSON pointer into `doc`) and returns the nearest
+/// `x-basis` and `x-advice` met on the way, the keyword itself included.
+fn classify(doc: &Value, pointer: &str) -> (Basis, Option<String>) {
+    let mut basis = Basis::Doc;
+    let mut advice = None;
+    let mut node = Some(doc);
+    let mut note = |n: &Value| {
+        if let Some(b) = n.get(BASIS_KEYWORD).and_then(Value::as_str) {
+            basis = if b == "conv" { Basis::Conv } else { Basis::Doc };
+            advice = n
+                .get(ADVICE_KEYWORD)
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+    };
+    if let Some(n) = node {
+        note(n);
+    }
+    for seg in pointer.split('/').skip(1) {
+        let seg = percent_decode(seg).replace("~1", "/").replace("~0", "~");
+        node = node.and_then(|n| match n {
+            Value::Object(m) => m.get(&seg),
+            Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        });
+        match node {
+            Some(n) => note(n),
+            None => break,
+        }
+    }
+    (basis, advice)
+}
+
+/// `%24ref` → `$ref` (keyword locations in URIs are percent-encoded).
+fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// All schema documents of one tree, by relative path (`removit/status.json`).
@@ -154,12 +235,32 @@ impl SchemaSet {
                 me.compiled[file].clone()
             }
         };
+        let retriever = Retriever(self.docs.clone());
         Ok(validator
             .iter_errors(instance)
-            .map(|e| Violation {
-                pointer: e.instance_path().to_string(),
-                message: e.to_string(),
-                schema_path: e.schema_path().to_string(),
+            .map(|e| {
+                let schema_path = e.schema_path().to_string();
+                // Class the keyword where it is written: the file (after
+                // `$ref`s) and the pointer inside it.
+                let (doc, ptr) = match e.absolute_keyword_location() {
+                    Some(uri) => {
+                        let (base, frag) = uri.as_str().split_once('#').unwrap_or((uri.as_str(), ""));
+                        (retriever.find(base), frag.to_string())
+                    }
+                    None => (self.docs.get(file), schema_path.clone()),
+                };
+                let (basis, advice) = doc
+                    .map(|d| classify(d, &ptr))
+                    .unwrap_or((Basis::Doc, None));
+                let keyword = ptr.rsplit('/').next().unwrap_or_default().to_string();
+                Violation {
+                    pointer: e.instance_path().to_string(),
+                    message: e.to_string(),
+                    schema_path,
+                    keyword,
+                    basis,
+                    advice,
+                }
             })
             .collect())
     }
@@ -225,4 +326,80 @@ fn collect_dir(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set() -> SchemaSet {
+        let mut docs = HashMap::new();
+        docs.insert(
+            "a/envelope.json".to_string(),
+            json!({
+                "$id": "https://golive.dev/schemas/a/envelope.json",
+                "x-basis": "doc",
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": { "type": "string" },
+                    "hint": { "x-basis": "conv", "x-advice": "read the message", "type": "string" }
+                }
+            }),
+        );
+        docs.insert(
+            "a/list.json".to_string(),
+            json!({
+                "$id": "https://golive.dev/schemas/a/list.json",
+                "x-basis": "doc",
+                "$ref": "envelope.json",
+                "required": ["jobs"],
+                "allOf": [{ "x-basis": "conv", "x-advice": "page by offset", "required": ["total"] }],
+                "properties": { "jobs": { "type": "array" }, "total": { "type": "integer" } }
+            }),
+        );
+        SchemaSet::new("test".into(), docs)
+    }
+
+    fn one(v: Value) -> Vec<(String, Basis, bool, Option<String>)> {
+        let s = set();
+        let mut out: Vec<_> = s
+            .validate("a/list.json", &v)
+            .unwrap()
+            .into_iter()
+            .map(|x| (x.keyword.clone(), x.basis, x.is_absent_convention(), x.advice))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_keyword_is_classed_by_its_nearest_annotated_ancestor() {
+        // An absent conv member: a convention not offered, with its advice.
+        assert_eq!(
+            one(json!({ "error": "x", "jobs": [] })),
+            vec![("required".into(), Basis::Conv, true, Some("page by offset".into()))]
+        );
+        // A conv member offered with the wrong type is broken, not absent.
+        let got = one(json!({ "error": "x", "jobs": [], "total": "3" }));
+        assert_eq!(got, vec![("type".into(), Basis::Doc, false, None)]);
+        // A documented member missing, and one behind a `$ref` in another file.
+        let got = one(json!({ "error": 1, "total": 1, "hint": 2 }));
+        assert_eq!(
+            got,
+            vec![
+                ("required".into(), Basis::Doc, false, None),
+                ("type".into(), Basis::Conv, false, Some("read the message".into())),
+                ("type".into(), Basis::Doc, false, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn percent_encoded_segments_are_decoded() {
+        assert_eq!(percent_decode("%24ref"), "$ref");
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("plain"), "plain");
+    }
 }

@@ -8,7 +8,7 @@ use super::PackRun;
 use super::http::Received;
 use super::steps::CheckState;
 use crate::pack::{Level, Scenario};
-use crate::report::{Exchange, Finding, FindingLevel};
+use crate::report::{Basis, Exchange, Finding, FindingLevel};
 
 /// At most this many offending exchanges are copied into a collector's evidence.
 const EVIDENCE_CAP: usize = 60;
@@ -43,6 +43,7 @@ pub fn seen(check: &str, st: &CheckState) -> Vec<Seen> {
 /// A problem with one response, before folding.
 struct Problem {
     level: FindingLevel,
+    basis: Basis,
     key: String,
     message: String,
     expected: Option<String>,
@@ -59,7 +60,9 @@ pub fn judge_pool(run: &PackRun, sc: &Scenario, pool: &[Seen], st: &mut CheckSta
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     if sc.spec.collect_request_ids.is_some() {
         let header = &run.pack.file.request_id.header;
-        for s in &all {
+        // A replay repeats the first response, id included: it names the
+        // same call, so it is not counted again.
+        for s in all.iter().filter(|s| !is_replay(&s.received)) {
             if let Some(h) = s
                 .received
                 .header(header)
@@ -78,12 +81,13 @@ pub fn judge_pool(run: &PackRun, sc: &Scenario, pool: &[Seen], st: &mut CheckSta
             schema_problems(run, s, &mut problems);
         }
         if let Some(c) = &sc.spec.collect_request_ids {
-            request_id_problems(run, s, c.level, c.advice.as_deref(), &mut problems);
+            request_id_problems(run, s, c, &mut problems);
             let header = &run.pack.file.request_id.header;
             if let Some(h) = s.received.header(header).map(str::trim) {
-                if ids.get(h).copied().unwrap_or(0) > 1 {
+                if ids.get(h).copied().unwrap_or(0) > 1 && !is_replay(&s.received) {
                     problems.push(Problem {
                         level: FindingLevel::Fail,
+                        basis: c.basis.unwrap_or(Basis::Conv),
                         key: format!("repeated-id {h}"),
                         message: format!("{} `{h}` names more than one response", header),
                         expected: Some("a distinct request id on every response".into()),
@@ -122,6 +126,7 @@ pub fn judge_pool(run: &PackRun, sc: &Scenario, pool: &[Seen], st: &mut CheckSta
         };
         st.findings.push(Finding {
             level: p.level,
+            basis: Some(p.basis),
             step: format!(
                 "{} {} (sent by {}, {})",
                 s.exchange.request.method,
@@ -138,6 +143,12 @@ pub fn judge_pool(run: &PackRun, sc: &Scenario, pool: &[Seen], st: &mut CheckSta
             advice: p.advice,
         });
     }
+}
+
+/// A response the API marks as a replay of an earlier one (`Idempotent-Replayed: true`).
+fn is_replay(r: &Received) -> bool {
+    r.header("Idempotent-Replayed")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 fn path_of(url: &str) -> String {
@@ -179,6 +190,7 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
             None => {
                 out.push(Problem {
                     level: FindingLevel::Fail,
+                    basis: Basis::Doc,
                     key: format!("undocumented {ep_label} {status}"),
                     message: format!(
                         "`{ep_label}` answered {status}, a status its contract does not list"
@@ -207,6 +219,7 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
         {
             out.push(Problem {
                 level: FindingLevel::Fail,
+                basis: Basis::Doc,
                 key: format!("content-type {ep_label} {status} {ct}"),
                 message: format!("error {status} from `{ep_label}` has Content-Type `{}`, not {}", if ct.is_empty() { "(none)" } else { ct }, pack.errors.content_type),
                 expected: Some(pack.errors.content_type.clone()),
@@ -222,6 +235,7 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
     let Some(body) = &r.json else {
         out.push(Problem {
             level: FindingLevel::Fail,
+            basis: Basis::Doc,
             key: format!("not-json {ep_label} {status}"),
             message: format!("{status} from `{ep_label}` is not JSON"),
             expected: Some(format!("a JSON body matching {file}")),
@@ -244,26 +258,36 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
                     .map(|x| short(&x.to_string()))
                     .unwrap_or_else(|| "absent".into());
                 out.push(Problem {
-                    level: FindingLevel::Fail,
+                    // A conv member that is absent is a convention not
+                    // offered: a warning with the schema's advice.
+                    level: if v.is_absent_convention() {
+                        FindingLevel::Warn
+                    } else {
+                        FindingLevel::Fail
+                    },
+                    basis: v.basis,
                     // Items of a list break the same way: fold /jobs/3/x and /jobs/7/x.
                     key: format!(
                         "schema {ep_label} {status} {} {}",
                         fold_indices(&v.pointer),
                         v.schema_path
                     ),
-                    message: format!(
-                        "{status} from `{ep_label}` breaks {file} at {ptr}: {}",
-                        v.message
-                    ),
+                    message: match v.message.strip_suffix(" is a required property") {
+                        Some(member) if v.is_absent_convention() => format!(
+                            "{status} from `{ep_label}` leaves out {member} at {ptr}, a convention ({file})"
+                        ),
+                        _ => format!("{status} from `{ep_label}` breaks {file} at {ptr}: {}", v.message),
+                    },
                     expected: Some(format!("{file} ({})", v.schema_path)),
                     actual: Some(got),
                     pointer: Some(v.pointer),
-                    advice: None,
+                    advice: v.advice,
                 });
             }
         }
         Err(e) => out.push(Problem {
             level: FindingLevel::Fail,
+            basis: Basis::Doc,
             key: format!("schema-missing {file}"),
             message: format!("schema {file} could not be used: {e}"),
             expected: None,
@@ -292,10 +316,10 @@ fn fold_indices(pointer: &str) -> String {
 fn request_id_problems(
     run: &PackRun,
     s: &Seen,
-    level: Level,
-    advice: Option<&str>,
+    c: &crate::pack::CollectRequestIds,
     out: &mut Vec<Problem>,
 ) {
+    let (level, advice) = (c.level, c.advice.as_deref());
     let r = &s.received;
     let cfg = &run.pack.file.request_id;
     let ep_label = s.endpoint.clone().unwrap_or_else(|| {
@@ -315,6 +339,7 @@ fn request_id_problems(
                 Level::Fail => FindingLevel::Fail,
                 Level::Warn => FindingLevel::Warn,
             },
+            basis: c.basis.unwrap_or(Basis::Conv),
             key: format!("no-header {ep_label} {}", r.status),
             message: format!(
                 "{} from `{ep_label}` carries no {} header",
@@ -336,6 +361,7 @@ fn request_id_problems(
             match (in_body, header) {
                 (None, _) => out.push(Problem {
                     level: FindingLevel::Fail,
+                    basis: Basis::Doc,
                     key: format!("no-body-id {ep_label} {}", r.status),
                     message: format!(
                         "error {} from `{ep_label}` does not carry its request id at {ptr}",
@@ -351,6 +377,7 @@ fn request_id_problems(
                 }),
                 (Some(b), Some(h)) if b != h => out.push(Problem {
                     level: FindingLevel::Fail,
+                    basis: Basis::Doc,
                     key: format!("id-mismatch {ep_label} {}", r.status),
                     message: format!(
                         "error {} from `{ep_label}`: body request id differs from the {} header",

@@ -345,6 +345,7 @@ async fn run_pack(
                 family: crate::report::Family::Timeouts,
                 title: "preflight".into(),
                 severity: crate::report::Severity::Blocker,
+                basis: None,
                 description: None,
                 collect_schema_findings: false,
                 collect_request_ids: None,

@@ -17,7 +17,7 @@ use crate::pack::{
     AuthSpec, Expect, Level, MatchSpec, Matcher, NumSpec, OnDeadline, RequestSpec, Scenario,
     StatusSpec, Step, status_item_matches, step_label,
 };
-use crate::report::{Exchange, Finding, FindingLevel};
+use crate::report::{Basis, Exchange, Finding, FindingLevel};
 
 /// Longest a `wait` step (or an automatic back-off) may sleep.
 pub const WAIT_CAP: Duration = Duration::from_secs(30);
@@ -36,6 +36,8 @@ pub struct CheckState {
     pub received: Vec<Option<Arc<Received>>>,
     sent: HashMap<String, Prepared>,
     uuid: String,
+    /// The check's basis, for expectations that name none.
+    basis: Basis,
 }
 
 impl CheckState {
@@ -46,12 +48,21 @@ impl CheckState {
         self.evidence.len() - 1
     }
 
-    fn finding(&mut self, level: Level, step: &str, message: String) -> &mut Finding {
+    /// A finding; `basis` is what the broken expectation rests on, `None`
+    /// when the harness itself could not do something.
+    fn finding(
+        &mut self,
+        level: Level,
+        basis: Option<Basis>,
+        step: &str,
+        message: String,
+    ) -> &mut Finding {
         self.findings.push(Finding {
             level: match level {
                 Level::Fail => FindingLevel::Fail,
                 Level::Warn => FindingLevel::Warn,
             },
+            basis,
             step: step.to_string(),
             message,
             expected: None,
@@ -95,6 +106,7 @@ pub async fn run_steps(run: &PackRun, sc: &Scenario, st: &mut CheckState) -> Res
     // One uuid per check run: steps that must share a key (a replay, a
     // conflict) use `{{uuid}}`; distinct values add a prefix or `{{i}}`.
     st.uuid = uuid::Uuid::now_v7().to_string();
+    st.basis = sc.spec.basis.unwrap_or(Basis::Doc);
     for (i, step) in sc.spec.steps.iter().enumerate() {
         let label = step_label(i, step);
         if let Some(w) = &step.when {
@@ -184,6 +196,7 @@ async fn run_step(
         if d > WAIT_CAP {
             st.finding(
                 Level::Fail,
+                Some(st.basis),
                 label,
                 format!(
                     "asked to wait {:.0} s, longer than golive's cap of {} s",
@@ -211,8 +224,13 @@ async fn run_step(
                 Err(err) => {
                     let msg =
                         template::render(&a.message, &look).unwrap_or_else(|_| a.message.clone());
-                    let f =
-                        st.finding(a.level, label, format!("{msg} (could not evaluate: {err})"));
+                    let basis = Some(a.basis.unwrap_or(st.basis));
+                    let f = st.finding(
+                        a.level,
+                        basis,
+                        label,
+                        format!("{msg} (could not evaluate: {err})"),
+                    );
                     f.expected = Some(a.expr.clone());
                     continue;
                 }
@@ -230,7 +248,8 @@ async fn run_step(
                     .collect::<Vec<_>>()
                     .join(", ");
                 let msg = template::render(&a.message, &look).unwrap_or_else(|_| a.message.clone());
-                let f = st.finding(a.level, label, msg);
+                let basis = Some(a.basis.unwrap_or(st.basis));
+                let f = st.finding(a.level, basis, label, msg);
                 f.expected = Some(a.expr.clone());
                 f.actual = Some(actual);
                 f.advice = a.advice.clone();
@@ -490,13 +509,14 @@ async fn send_with_retry(
 fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usize, r: &Received) {
     let rid = r.request_id.as_ref().map(|x| run.redactor.redact(x));
     let push = |st: &mut CheckState,
-                level: Level,
+                (level, basis): (Level, Option<Basis>),
                 advice: Option<String>,
                 msg: String,
                 expected: String,
                 actual: String,
                 pointer: Option<String>| {
-        let f = st.finding(level, label, msg);
+        let basis = Some(basis.or(ex.basis).unwrap_or(st.basis));
+        let f = st.finding(level, basis, label, msg);
         f.expected = Some(expected);
         f.actual = Some(run.redactor.redact(&actual));
         f.request_id = rid.clone();
@@ -509,7 +529,7 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
             let body = short_body(r);
             push(
                 st,
-                ex.level,
+                (ex.level, None),
                 ex.advice.clone(),
                 format!("expected status {}, got {}", s.describe(), r.status),
                 s.describe(),
@@ -519,12 +539,12 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
         }
     }
     for (name, spec) in &ex.headers {
-        let actual = r.header(name).map(|v| Value::String(v.to_string()));
+        let actual = header_any(r, name).map(|v| Value::String(v.to_string()));
         for (m, fail) in eval_matchers(run, st, spec, actual.as_ref()) {
             let msg = matcher_message(&m, &format!("header {name}"), &fail);
             push(
                 st,
-                m.level.unwrap_or(ex.level),
+                (m.level.unwrap_or(ex.level), m.basis),
                 m.advice.clone().or(ex.advice.clone()),
                 msg,
                 fail.0,
@@ -537,7 +557,7 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
         match &r.json {
             None => push(
                 st,
-                ex.level,
+                (ex.level, None),
                 ex.advice.clone(),
                 "the body is not JSON".into(),
                 "a JSON body".into(),
@@ -551,7 +571,7 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
                         let msg = matcher_message(&m, &format!("body {ptr}"), &fail);
                         push(
                             st,
-                            m.level.unwrap_or(ex.level),
+                            (m.level.unwrap_or(ex.level), m.basis),
                             m.advice.clone().or(ex.advice.clone()),
                             msg,
                             fail.0,
@@ -576,7 +596,7 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
             if r.duration > d {
                 push(
                     st,
-                    ex.level,
+                    (ex.level, None),
                     ex.advice.clone(),
                     format!(
                         "answered in {:.0} ms, over the {:.0} ms SLA",
@@ -590,6 +610,12 @@ fn judge(run: &PackRun, ex: &Expect, label: &str, st: &mut CheckState, idx: usiz
             }
         }
     }
+}
+
+/// A header by name, or the first present of `A|B` alternatives (the
+/// `X-RateLimit-*` and IETF `RateLimit-*` spellings of one convention).
+fn header_any<'r>(r: &'r Received, names: &str) -> Option<&'r str> {
+    names.split('|').find_map(|n| r.header(n.trim()))
 }
 
 /// The scenario's own words ("429 without Retry-After"), or else
@@ -665,7 +691,8 @@ fn check_matcher(m: &Matcher, actual: Option<&Value>, look: &Lookup) -> Option<S
             || m.lt.is_some()
             || m.prefix.is_some()
             || m.contains.is_some()
-            || m.type_.is_some();
+            || m.type_.is_some()
+            || m.state.is_some();
         if needs_value && !m.optional {
             return Some(describe_matcher(m, look));
         }
@@ -704,6 +731,15 @@ fn check_matcher(m: &Matcher, actual: Option<&Value>, look: &Lookup) -> Option<S
     }
     if let Some(c) = &m.contains {
         if !a.as_str().is_some_and(|s| s.contains(c.as_str())) {
+            return Some(describe_matcher(m, look));
+        }
+    }
+    if let Some(want) = &m.state {
+        let aliases = look.run.pack.file.jobs.as_ref().map(|j| &j.aliases);
+        let ok = a.as_str().is_some_and(|got| {
+            got == want || aliases.and_then(|al| al.get(got)) == Some(want)
+        });
+        if !ok {
             return Some(describe_matcher(m, look));
         }
     }
@@ -774,6 +810,16 @@ fn describe_matcher(m: &Matcher, look: &Lookup) -> String {
             }
         ));
     }
+    if let Some(want) = &m.state {
+        let aliases = look.run.pack.file.jobs.as_ref().map(|j| &j.aliases);
+        let mut names = vec![format!("\"{want}\"")];
+        for (alias, of) in aliases.into_iter().flatten() {
+            if of == want {
+                names.push(format!("\"{alias}\""));
+            }
+        }
+        parts.push(format!("state {}", names.join(" or ")));
+    }
     if m.optional {
         parts.push("(when present)".into());
     }
@@ -798,7 +844,7 @@ fn capture_one(src: &str, r: &Received) -> Value {
                     .cloned()
                     .unwrap_or(Value::Null)
             } else if let Some(h) = s.strip_prefix("header:") {
-                r.header(h)
+                header_any(r, h)
                     .map(|v| Value::String(v.to_string()))
                     .unwrap_or(Value::Null)
             } else {
@@ -875,7 +921,10 @@ async fn run_poll(
                 states.push(s.clone());
             }
         }
-        if poll.monotonic {
+        // The contract describes progress up to success; a failed job's
+        // progress is open (kept or zeroed), so it is not judged.
+        let failed = state.as_ref().is_some_and(|s| jobs.failure.contains(s));
+        if poll.monotonic && !failed {
             if let Some(pp) = &jobs.progress {
                 let prog = r
                     .json
@@ -886,6 +935,7 @@ async fn run_poll(
                     if now < prev {
                         let f = st.finding(
                             Level::Fail,
+                            Some(st.basis),
                             label,
                             format!("progress went backwards: {prev} → {now}"),
                         );
@@ -903,6 +953,7 @@ async fn run_poll(
             if !(200..300).contains(&r.status) && !terminal {
                 let f = st.finding(
                     Level::Fail,
+                    Some(st.basis),
                     label,
                     format!("polling got status {} instead of the job", r.status),
                 );
@@ -938,7 +989,7 @@ async fn run_poll(
                 OnDeadline::Pass => return Ok(()),
                 OnDeadline::Error => return Err(format!("{label}: {msg}")),
                 OnDeadline::Fail => {
-                    let f = st.finding(Level::Fail, label, msg);
+                    let f = st.finding(Level::Fail, Some(st.basis), label, msg);
                     f.exchange = Some(idx);
                     f.request_id = r.request_id.clone();
                     f.expected = Some(format!(
@@ -1021,6 +1072,7 @@ async fn run_burst(
         let why = last_error(st);
         let f = st.finding(
             Level::Fail,
+            None,
             label,
             format!("{failed} of {count} burst requests got no answer"),
         );
@@ -1032,6 +1084,7 @@ async fn run_burst(
             if !s.matches(r.status) {
                 let f = st.finding(
                     expect.level,
+                    Some(expect.basis.unwrap_or(st.basis)),
                     label,
                     format!(
                         "a burst request got status {} (expected {})",
@@ -1049,6 +1102,7 @@ async fn run_burst(
         if !responses.iter().any(|(_, r)| s.matches(r.status)) {
             let f = st.finding(
                 expect.level,
+                Some(expect.basis.unwrap_or(st.basis)),
                 label,
                 format!(
                     "no response of the burst of {count} had status {}",

@@ -106,6 +106,9 @@ pub fn details(report: &Report, style: Style) -> String {
             if let Some(r) = &f.request_id {
                 let _ = writeln!(out, "   = request id: {r}");
             }
+            if let Some(b) = f.basis {
+                let _ = writeln!(out, "   = rests on: {}", b.describe());
+            }
             if let Some(a) = &f.advice {
                 let _ = writeln!(out, "   = help: {a}");
             }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 pub use model::*;
 
+use crate::report::Basis;
 use crate::schema::{SchemaError, SchemaSet};
 
 /// The `scenarios/` tree, embedded in the binary.
@@ -514,6 +515,13 @@ fn validate_pack(file: &str, pack: &PackFile, schemas: &mut SchemaSet) -> Result
             }
         }
     }
+    if let Some(k) = pack.facts.keys().find(|k| pack.inputs.contains_key(*k)) {
+        return Err(invalid(
+            file,
+            None,
+            format!("facts: `{k}` is also an input; a documented fact is not a knob"),
+        ));
+    }
     for k in pack.fake_inputs.keys() {
         if !pack.inputs.contains_key(k) {
             return Err(invalid(
@@ -557,6 +565,28 @@ struct Ctx<'a> {
     pack: &'a PackFile,
     defined: BTreeSet<String>,
     request_steps: BTreeSet<String>,
+    /// The check's basis, for expectations that name none.
+    basis: Basis,
+}
+
+/// A warning says "the API does not offer this convention": a documented
+/// rule is never merely a warning.
+fn check_warn_basis(
+    cx: &Ctx,
+    label: &str,
+    what: &str,
+    level: Level,
+    basis: Option<Basis>,
+) -> Result<(), PackError> {
+    if level == Level::Warn && basis.unwrap_or(cx.basis) == Basis::Doc {
+        return Err(cx.err(
+            label,
+            format!(
+                "{what}: `level: warn` rests on `basis: doc`; a documented rule broken is a failure (a warning is for a `conv` feature the API does not offer: add `basis: conv`)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Ctx<'_> {
@@ -606,8 +636,9 @@ fn validate_scenario(file: &str, pack: &PackFile, sc: &ScenarioFile) -> Result<(
     let mut cx = Ctx {
         file,
         pack,
-        defined: pack.inputs.keys().cloned().collect(),
+        defined: pack.inputs.keys().chain(pack.facts.keys()).cloned().collect(),
         request_steps: BTreeSet::new(),
+        basis: sc.basis.unwrap_or(Basis::Doc),
     };
     let mut names_seen = BTreeSet::new();
     for (i, step) in sc.steps.iter().enumerate() {
@@ -725,6 +756,7 @@ fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError
             let mut v = vec![];
             e.vars(&mut v);
             cx.uses(label, v)?;
+            check_warn_basis(cx, label, &format!("assert `{}`", a.expr), a.level, a.basis)?;
             for text in std::iter::once(&a.message).chain(a.advice.as_ref()) {
                 cx.uses_str(label, text)?;
             }
@@ -878,6 +910,18 @@ fn validate_request(
 }
 
 fn validate_expect(cx: &Ctx, label: &str, ex: &Expect, burst: bool) -> Result<(), PackError> {
+    check_warn_basis(cx, label, "expect", ex.level, ex.basis)?;
+    for (k, spec) in ex.json.iter().chain(&ex.headers) {
+        let list: Vec<&Matcher> = match spec {
+            MatchSpec::One(m) => vec![m],
+            MatchSpec::Many(ms) => ms.iter().collect(),
+            MatchSpec::Equals(_) => vec![],
+        };
+        for m in list {
+            let level = m.level.unwrap_or(ex.level);
+            check_warn_basis(cx, label, &format!("expect `{k}`"), level, m.basis.or(ex.basis))?;
+        }
+    }
     if let Some(s) = &ex.status {
         check_status_spec(s).map_err(|e| cx.err(label, format!("expect.status: {e}")))?;
     }
@@ -917,9 +961,9 @@ fn validate_expect(cx: &Ctx, label: &str, ex: &Expect, burst: bool) -> Result<()
 }
 
 /// Matcher fields: an object using one is meant as a matcher.
-const MATCHER_FIELDS: [&str; 12] = [
+const MATCHER_FIELDS: [&str; 13] = [
     "eq", "ne", "present", "one_of", "gte", "lte", "gt", "lt", "prefix", "contains", "type",
-    "optional",
+    "optional", "state",
 ];
 
 /// serde reads a list of matchers with a typo as one matcher filled by
@@ -1182,7 +1226,12 @@ pub fn inputs_with(
     fake: bool,
     vars: &BTreeMap<String, String>,
 ) -> BTreeMap<String, serde_json::Value> {
-    let mut m = pack.inputs.clone();
+    let mut m: BTreeMap<String, serde_json::Value> = pack
+        .facts
+        .iter()
+        .map(|(k, f)| (k.clone(), f.value.clone()))
+        .collect();
+    m.extend(pack.inputs.clone());
     if fake {
         m.extend(pack.fake_inputs.clone());
     }

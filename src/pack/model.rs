@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::report::{Family, Severity};
+use crate::report::{Basis, Family, Severity};
 
 /// `pack.yaml`: everything golive knows about one API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +32,11 @@ pub struct PackFile {
     /// Inputs scenarios read as `{{name}}`; `--var name=value` overrides.
     #[serde(default)]
     pub inputs: BTreeMap<String, Value>,
+    /// What the vendor documents (or the contract assumes) as data: rates,
+    /// costs, codes. Scenarios read them as `{{name}}`, like inputs, and
+    /// compute from them; each says where in the contract it comes from.
+    #[serde(default)]
+    pub facts: BTreeMap<String, Fact>,
     /// Input values used instead when the target is the built-in fake (its
     /// jobs take about a second, so deadlines can be short); `--var` still wins.
     #[serde(default)]
@@ -46,6 +51,16 @@ pub struct PackFile {
     /// A request that proves the target is reachable before checks start.
     #[serde(default)]
     pub preflight: Option<RequestSpec>,
+}
+
+/// One documented fact: its value, what it rests on, and the contract line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fact {
+    pub value: Value,
+    pub basis: Basis,
+    /// Where it is written, e.g. `api-contract.md › RemoveBGVideo › Credits [doc rates]`.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,6 +158,10 @@ pub struct JobsConfig {
     pub terminal: Vec<String>,
     pub success: Vec<String>,
     pub failure: Vec<String>,
+    /// Other names of a state: alias → the state it stands for (the video
+    /// API's `pending` for `created`). A `state:` matcher accepts either.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
     /// Poll defaults: interval, backoff factor, interval cap, deadline.
     #[serde(default)]
     pub poll: PollDefaults,
@@ -195,6 +214,10 @@ pub struct ScenarioFile {
     pub title: String,
     #[serde(default = "d_severity")]
     pub severity: Severity,
+    /// What this check's expectations rest on unless one says otherwise
+    /// (default `doc`).
+    #[serde(default)]
+    pub basis: Option<Basis>,
     /// Longer description for reports.
     #[serde(default)]
     pub description: Option<String>,
@@ -221,6 +244,9 @@ fn d_severity() -> Severity {
 pub struct CollectRequestIds {
     /// `fail` if the API documents request ids, `warn` if they are a convention.
     pub level: Level,
+    /// What the request-id header rests on (the body's id follows `level` = fail).
+    #[serde(default)]
+    pub basis: Option<Basis>,
     #[serde(default)]
     pub advice: Option<String>,
 }
@@ -410,6 +436,8 @@ pub struct Assertion {
     #[serde(default)]
     pub level: Level,
     #[serde(default)]
+    pub basis: Option<Basis>,
+    #[serde(default)]
     pub advice: Option<String>,
 }
 
@@ -430,6 +458,9 @@ pub struct Expect {
     /// Level for the status/json/within expectations of this step (default `fail`).
     #[serde(default)]
     pub level: Level,
+    /// What these expectations rest on (default: the check's basis).
+    #[serde(default)]
+    pub basis: Option<Basis>,
     #[serde(default)]
     pub advice: Option<String>,
     /// Bursts: at least one response had this status.
@@ -493,11 +524,17 @@ pub struct Matcher {
     /// JSON type: string, number, integer, boolean, object, array, null.
     #[serde(rename = "type", default)]
     pub type_: Option<String>,
+    /// A job state by the pack's name for it: the value or one of its
+    /// `jobs.aliases` (`state: created` also accepts `pending`).
+    #[serde(default)]
+    pub state: Option<String>,
     /// Skip the other tests of this matcher when the value is absent.
     #[serde(default)]
     pub optional: bool,
     #[serde(default)]
     pub level: Option<Level>,
+    #[serde(default)]
+    pub basis: Option<Basis>,
     #[serde(default)]
     pub advice: Option<String>,
     /// Why this matters, shown with the finding.

@@ -818,6 +818,9 @@ fn finding(out: &mut String, i: usize, c: &CheckResult, f: &Finding) {
     if let Some(p) = &f.pointer {
         row(out, "at (JSON pointer)", p);
     }
+    if let Some(b) = f.basis {
+        row(out, "rests on", b.describe());
+    }
     let x = text::exchange_of(c, f.exchange);
     if let Some(id) = f
         .request_id

@@ -187,6 +187,9 @@ fn evidence_text(c: &CheckResult) -> String {
         if let Some(p) = &f.pointer {
             let _ = writeln!(s, "  at: {p}");
         }
+        if let Some(b) = f.basis {
+            let _ = writeln!(s, "  rests on: {}", b.describe());
+        }
         let x = text::exchange_of(c, f.exchange);
         if let Some(id) = f
             .request_id

@@ -297,6 +297,9 @@ fn check_detail(c: &CheckResult) -> String {
         if let Some(p) = &f.pointer {
             let _ = writeln!(s, "  - at: {}", md_code(p));
         }
+        if let Some(b) = f.basis {
+            let _ = writeln!(s, "  - rests on: {}", md(b.describe()));
+        }
         if let Some(id) = f
             .request_id
             .as_ref()

@@ -173,10 +173,53 @@ pub enum FindingLevel {
     Warn,
 }
 
+/// What an expectation rests on (the contract's marks): the vendor's
+/// documentation, or a convention the contract assumes. Points the contract
+/// leaves open are not checked, so they have no basis and make no finding.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// `[doc]`: the vendor documents it; broken is a blocker finding.
+    #[default]
+    Doc,
+    /// `[conv]` (or a rule stated without a tag): not offered is a warning
+    /// with advice; offered but broken is a blocker finding.
+    Conv,
+}
+
+impl Basis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Doc => "doc",
+            Basis::Conv => "conv",
+        }
+    }
+    /// The basis with what it means, for the reports' "rests on" line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Basis::Doc => "doc (the vendor's documentation)",
+            Basis::Conv => "conv (a convention the contract assumes)",
+        }
+    }
+}
+
+impl std::fmt::Display for Basis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One thing a check found wrong, read like a compiler error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub level: FindingLevel,
+    /// What the broken expectation rests on; `None` for what the harness
+    /// itself could not do (a transport failure, an expression it could not
+    /// evaluate), which is no claim about the contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Basis>,
     /// The step that found it (the scenario step's name).
     pub step: String,
     pub message: String,

@@ -408,6 +408,7 @@ pub(crate) mod tests {
             scenario: None,
             findings: vec![Finding {
                 level: FindingLevel::Fail,
+                basis: None,
                 step: "s\"tep".into(),
                 message: "]]> </failure> <b>".into(),
                 expected: Some("```".into()),

@@ -5,3 +5,4 @@ mod check_e2e;
 mod fake;
 mod report;
 mod validate;
+mod variant;

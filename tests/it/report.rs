@@ -177,6 +177,10 @@ fn check(
 fn finding(level: FindingLevel, step: &str, message: &str) -> Finding {
     Finding {
         level,
+        basis: Some(match level {
+            FindingLevel::Fail => golive::report::Basis::Doc,
+            FindingLevel::Warn => golive::report::Basis::Conv,
+        }),
         step: step.into(),
         message: message.into(),
         expected: None,
