@@ -36,7 +36,8 @@ pub enum SchemaError {
 /// in the file where it is written; every shipped schema annotates its root.
 pub const BASIS_KEYWORD: &str = "x-basis";
 /// Beside `x-basis: conv`: what the integration must do when the API does
-/// not offer the convention (a `required` member is absent).
+/// not offer the convention. A `required` under it that fails is then a
+/// warning (the convention not offered) instead of a failure.
 pub const ADVICE_KEYWORD: &str = "x-advice";
 
 /// One way an instance breaks a schema.
@@ -56,10 +57,12 @@ pub struct Violation {
 }
 
 impl Violation {
-    /// A `conv` member that is absent: the API does not offer that part of
-    /// the convention (a warning), as opposed to offering it wrongly.
+    /// A `conv` member that is absent where the schema says what to do
+    /// without it (`x-advice`): the API does not offer that part of the
+    /// convention (a warning). A `conv` member missing with no advice is the
+    /// convention offered but broken (a failed job without its error).
     pub fn is_absent_convention(&self) -> bool {
-        self.basis == Basis::Conv && self.keyword == "required"
+        self.basis == Basis::Conv && self.keyword == "required" && self.advice.is_some()
     }
 }
 
@@ -105,7 +108,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(v)) => {
                 out.push(v);
@@ -244,14 +249,13 @@ impl SchemaSet {
                 // `$ref`s) and the pointer inside it.
                 let (doc, ptr) = match e.absolute_keyword_location() {
                     Some(uri) => {
-                        let (base, frag) = uri.as_str().split_once('#').unwrap_or((uri.as_str(), ""));
+                        let (base, frag) =
+                            uri.as_str().split_once('#').unwrap_or((uri.as_str(), ""));
                         (retriever.find(base), frag.to_string())
                     }
                     None => (self.docs.get(file), schema_path.clone()),
                 };
-                let (basis, advice) = doc
-                    .map(|d| classify(d, &ptr))
-                    .unwrap_or((Basis::Doc, None));
+                let (basis, advice) = doc.map(|d| classify(d, &ptr)).unwrap_or((Basis::Doc, None));
                 let keyword = ptr.rsplit('/').next().unwrap_or_default().to_string();
                 Violation {
                     pointer: e.instance_path().to_string(),
@@ -359,7 +363,28 @@ mod tests {
                 "properties": { "jobs": { "type": "array" }, "total": { "type": "integer" } }
             }),
         );
+        docs.insert(
+            "a/job.json".to_string(),
+            json!({
+                "$id": "https://golive.dev/schemas/a/job.json",
+                "x-basis": "doc",
+                "allOf": [{ "x-basis": "conv", "if": { "properties": { "status": { "const": "failed" } } },
+                            "then": { "required": ["error"] } }]
+            }),
+        );
         SchemaSet::new("test".into(), docs)
+    }
+
+    #[test]
+    fn a_conv_member_missing_without_advice_is_broken_not_absent() {
+        let v = set()
+            .validate("a/job.json", &json!({ "status": "failed" }))
+            .unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(
+            (v[0].basis, v[0].is_absent_convention()),
+            (Basis::Conv, false)
+        );
     }
 
     fn one(v: Value) -> Vec<(String, Basis, bool, Option<String>)> {
@@ -368,7 +393,14 @@ mod tests {
             .validate("a/list.json", &v)
             .unwrap()
             .into_iter()
-            .map(|x| (x.keyword.clone(), x.basis, x.is_absent_convention(), x.advice))
+            .map(|x| {
+                (
+                    x.keyword.clone(),
+                    x.basis,
+                    x.is_absent_convention(),
+                    x.advice,
+                )
+            })
             .collect();
         out.sort();
         out
@@ -379,7 +411,12 @@ mod tests {
         // An absent conv member: a convention not offered, with its advice.
         assert_eq!(
             one(json!({ "error": "x", "jobs": [] })),
-            vec![("required".into(), Basis::Conv, true, Some("page by offset".into()))]
+            vec![(
+                "required".into(),
+                Basis::Conv,
+                true,
+                Some("page by offset".into())
+            )]
         );
         // A conv member offered with the wrong type is broken, not absent.
         let got = one(json!({ "error": "x", "jobs": [], "total": "3" }));
@@ -390,8 +427,13 @@ mod tests {
             got,
             vec![
                 ("required".into(), Basis::Doc, false, None),
-                ("type".into(), Basis::Conv, false, Some("read the message".into())),
                 ("type".into(), Basis::Doc, false, None),
+                (
+                    "type".into(),
+                    Basis::Conv,
+                    false,
+                    Some("read the message".into())
+                ),
             ]
         );
     }

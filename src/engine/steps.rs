@@ -736,9 +736,9 @@ fn check_matcher(m: &Matcher, actual: Option<&Value>, look: &Lookup) -> Option<S
     }
     if let Some(want) = &m.state {
         let aliases = look.run.pack.file.jobs.as_ref().map(|j| &j.aliases);
-        let ok = a.as_str().is_some_and(|got| {
-            got == want || aliases.and_then(|al| al.get(got)) == Some(want)
-        });
+        let ok = a
+            .as_str()
+            .is_some_and(|got| got == want || aliases.and_then(|al| al.get(got)) == Some(want));
         if !ok {
             return Some(describe_matcher(m, look));
         }

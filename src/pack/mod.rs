@@ -636,7 +636,12 @@ fn validate_scenario(file: &str, pack: &PackFile, sc: &ScenarioFile) -> Result<(
     let mut cx = Ctx {
         file,
         pack,
-        defined: pack.inputs.keys().chain(pack.facts.keys()).cloned().collect(),
+        defined: pack
+            .inputs
+            .keys()
+            .chain(pack.facts.keys())
+            .cloned()
+            .collect(),
         request_steps: BTreeSet::new(),
         basis: sc.basis.unwrap_or(Basis::Doc),
     };
@@ -919,7 +924,13 @@ fn validate_expect(cx: &Ctx, label: &str, ex: &Expect, burst: bool) -> Result<()
         };
         for m in list {
             let level = m.level.unwrap_or(ex.level);
-            check_warn_basis(cx, label, &format!("expect `{k}`"), level, m.basis.or(ex.basis))?;
+            check_warn_basis(
+                cx,
+                label,
+                &format!("expect `{k}`"),
+                level,
+                m.basis.or(ex.basis),
+            )?;
         }
     }
     if let Some(s) = &ex.status {

@@ -240,7 +240,8 @@ const MATRIX: &[Row] = {
             fault: "stuck-jobs",
             catches: &[Lifecycle],
             warn_only: false,
-            also: &[Credits, Timeouts],
+            // The replay check waits for its job to end to see it charged once.
+            also: &[Credits, Timeouts, Idempotency],
         },
         // A missing job_id is also a job id that is not echoed.
         Row {

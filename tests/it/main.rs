@@ -4,5 +4,6 @@ mod check;
 mod check_e2e;
 mod fake;
 mod report;
+mod schemas;
 mod validate;
 mod variant;

@@ -932,7 +932,7 @@ fn markdown_leads_with_the_verdict_and_shows_failures() {
     let table = s.find("| family |").unwrap();
     let failures = s.find("### ❌ Blocking failures (2)").unwrap();
     assert!(table < failures);
-    assert!(s.contains("  - expected: `string (uuid)`\n  - actual: `12345 (integer)`\n  - at: `/job_id`\n  - request id: `req_01JDSCHEMA1`"));
+    assert!(s.contains("  - expected: `string (uuid)`\n  - actual: `12345 (integer)`\n  - at: `/job_id`\n  - rests on: doc (the vendor's documentation)\n  - request id: `req_01JDSCHEMA1`"));
     assert!(s.contains("```sh\n  curl -sS -i"));
     // The double charge has no exchange index: its last exchange is shown.
     assert!(s.contains("curl -sS -i -H 'User-Agent: golive/0.1.0' -H \"X-API-Key: ${GOLIVE_KEY}\" http://127.0.0.1:41234/api/v1/account"));

@@ -119,6 +119,7 @@ jobs:
   failure: [failed]
   poll: { interval: 1s, backoff: 1.5, max_interval: 2s, deadline: 10s }
 inputs: { n: 3 }
+facts: { rate: { value: 60, basis: doc, source: "api-contract.md › Credits [doc rates]" } }
 fake_inputs: { n: 1 }
 severities: { sink.all: advisory }
 schema_dir: schemas
@@ -405,8 +406,8 @@ fn broken_files_are_refused_by_the_schema_and_by_validate() {
         ),
         (
             "rate-limit-burst.yaml",
-            "X-RateLimit-Limit: { present: true, level: warn,",
-            "X-RateLimit-Limit: { present: true, levle: warn,",
+            "X-RateLimit-Limit|RateLimit-Limit: { present: true, level: warn,",
+            "X-RateLimit-Limit|RateLimit-Limit: { present: true, levle: warn,",
             "matcher typo in an object",
         ),
         (
@@ -493,7 +494,7 @@ fn yaml_syntax_error_names_step_line_and_column() {
     );
     refused(
         &b,
-        &["step 2 `replay`", "YAML syntax error", "line 20 column 12"],
+        &["step 2 `replay`", "YAML syntax error", "line 21 column 12"],
     );
 }
 
@@ -511,7 +512,7 @@ fn unknown_step_field_names_the_step_and_the_known_fields() {
             "step 2 `replay`",
             "unknown field `expct`",
             "`expect`",
-            "line 19",
+            "line 20",
         ],
     );
 }

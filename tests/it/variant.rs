@@ -48,7 +48,10 @@ fn start(seed: u64) -> Variant {
         .args(["--seed", &seed.to_string(), "--describe"])
         .output()
         .expect("python3 runs the variant server");
-    assert!(describe.status.success(), "--describe failed for seed {seed}");
+    assert!(
+        describe.status.success(),
+        "--describe failed for seed {seed}"
+    );
     let choices: Value = serde_json::from_slice(&describe.stdout).expect("--describe is JSON");
     let mut child = Command::new("python3")
         .arg(&script)
@@ -102,7 +105,11 @@ async fn check(v: &Variant) -> Report {
 /// The `[conv]` features this seed leaves out, each with the words a
 /// warning about it must contain.
 fn left_out(choices: &Value) -> Vec<(&'static str, &'static str)> {
-    let is = |k: &str, v: &str| choices[k].as_str() == Some(v);
+    // `--describe` prints yes/no choices as booleans.
+    let is = |k: &str, v: &str| match &choices[k] {
+        Value::Bool(b) => *b == (v == "yes"),
+        other => other.as_str() == Some(v),
+    };
     let mut out = vec![];
     if is("ratelimit_headers", "none") {
         out.push(("rate-limit headers", "rate-limit headers"));
@@ -148,7 +155,11 @@ fn judge(seed: u64, v: &Variant, r: &Report) {
                 features.iter().map(|f| f.0).collect::<Vec<_>>(),
                 f.message
             );
-            assert!(f.advice.is_some(), "seed {seed}: a warning without advice: {}", f.message);
+            assert!(
+                f.advice.is_some(),
+                "seed {seed}: a warning without advice: {}",
+                f.message
+            );
         }
     }
 }
