@@ -143,6 +143,19 @@ fn judge(seed: u64, v: &Variant, r: &Report) {
         bad.join("\n  ")
     );
     assert_eq!(r.verdict, Verdict::Go, "seed {seed}: {}", r.verdict_reason);
+    // A live target never gets the fake's own inputs (`?duration=` bills a
+    // clip's length only on the built-in fake).
+    for c in &r.checks {
+        for x in &c.evidence {
+            let body = x.request.body.as_ref().and_then(|b| b.text.as_deref());
+            let sent = format!("{} {}", x.request.url, body.unwrap_or(""));
+            assert!(
+                !sent.contains("duration="),
+                "seed {seed}: {} sent a fake-only input to a live target: {sent}",
+                c.id
+            );
+        }
+    }
     let features = left_out(&v.choices);
     for c in &r.checks {
         for f in c.findings.iter().filter(|f| f.level == FindingLevel::Warn) {
