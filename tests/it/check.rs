@@ -184,7 +184,8 @@ const MATRIX: &[Row] = {
             fault: "wrong-price",
             catches: &[Credits],
             warn_only: false,
-            also: &[],
+            // The replay check also computes one job's documented cost.
+            also: &[Idempotency],
         },
         Row {
             fault: "limited-side-effects",
