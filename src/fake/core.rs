@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::credits::Credits;
 use super::faults::Fault;
 use super::ratelimit::{Decision, TokenBucket};
 use super::webhook::{self, WebhookDelivery};
@@ -260,7 +261,7 @@ impl Reply {
 pub(crate) struct Charge {
     pub api: Api,
     pub account: usize,
-    pub credits: i64,
+    pub credits: Credits,
     /// Day index (days since the epoch) the video job's credits count on.
     pub day: i64,
 }
@@ -286,7 +287,7 @@ pub(crate) struct Daily {
     pub jobs: u64,
     pub completed: u64,
     pub failed: u64,
-    pub credits_used: i64,
+    pub credits_used: Credits,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -297,14 +298,14 @@ pub(crate) struct UsageEvent {
     pub endpoint: &'static str,
     pub method: &'static str,
     pub status_code: u16,
-    pub credits: i64,
+    pub credits: Credits,
     pub created_at: String,
 }
 
 pub(crate) struct Account {
     pub name: String,
-    pub removit_balance: i64,
-    pub video_balance: i64,
+    pub removit_balance: Credits,
+    pub video_balance: Credits,
     /// Video job ids, oldest first.
     pub video_jobs: Vec<String>,
     pub daily: BTreeMap<i64, Daily>,
@@ -494,14 +495,14 @@ impl FakeCore {
     }
 
     /// The RemoveBGVideo credit balance of the account owning `key`.
-    pub fn video_balance(&self, key: &str) -> Option<i64> {
+    pub fn video_balance(&self, key: &str) -> Option<Credits> {
         let st = self.lock();
         let k = st.key_index.get(key)?;
         Some(st.accounts[st.keys[*k].account].video_balance)
     }
 
     /// The Removit credit balance of the account owning `key`.
-    pub fn removit_balance(&self, key: &str) -> Option<i64> {
+    pub fn removit_balance(&self, key: &str) -> Option<Credits> {
         let st = self.lock();
         let k = st.key_index.get(key)?;
         Some(st.accounts[st.keys[*k].account].removit_balance)
@@ -918,7 +919,7 @@ impl FakeCore {
             Route::VideoStartJob(id) => ("/v1/jobs/{id}/start", Some(id.clone())),
             _ => return,
         };
-        let credits = handled.charge.as_ref().map_or(0, |c| c.credits);
+        let credits = handled.charge.as_ref().map_or(Credits::ZERO, |c| c.credits);
         let cap = self.config.max_usage_events.max(1);
         let account = st.keys[call.key].account;
         let events = &mut st.accounts[account].events;

@@ -6,6 +6,7 @@
 //! hyper on a multi-thread runtime (the long-running `golive fake`).
 
 pub mod core;
+pub mod credits;
 pub mod faults;
 mod multipart;
 pub mod ratelimit;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use self::core::{Clock, FakeCore, FakeRequest, FakeResponse, SystemClock};
+pub use credits::Credits;
 pub use faults::Fault;
 
 /// Errors of the fake's setup and transports (never of a request: bad
@@ -57,9 +59,9 @@ pub struct KeyConfig {
     pub key: String,
     /// The account owning the key; jobs and credits belong to the account.
     pub account: String,
-    /// Starting credits of the account (in each API).
+    /// Starting credits of the account (in each API); fractions allowed.
     #[serde(default)]
-    pub credits: i64,
+    pub credits: Credits,
     #[serde(default)]
     pub disabled: bool,
     /// `valid`, `other`, `empty`, `disabled` (what golive's checks look up).
@@ -125,7 +127,7 @@ impl Default for FakeConfig {
         let key = |key: &str, account: &str, credits: i64, disabled: bool, role: &str| KeyConfig {
             key: key.to_string(),
             account: account.to_string(),
-            credits,
+            credits: Credits::whole(credits),
             disabled,
             role: Some(role.to_string()),
         };

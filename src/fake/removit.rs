@@ -8,9 +8,12 @@ use super::core::{
     Api, Call, Charge, Deadline, FakeCore, Fate, Handled, Reply, State, fate_of, is_http_url,
     is_json_mime, mime, rfc3339, url_path,
 };
+use super::credits::Credits;
 use super::faults::Fault;
 use super::multipart;
 
+/// One upload costs one credit, taken at creation [conv].
+const UPLOAD_COST: Credits = Credits::whole(1);
 const MODES: &[&str] = &["background", "clipping", "params"];
 const DELIVERY: &[&str] = &["url", "final_url"];
 const FORMATS: &[&str] = &["png", "jpg", "jpeg", "psd", "tiff", "webp"];
@@ -270,7 +273,7 @@ pub(crate) fn upload(call: &Call, st: &mut State) -> Handled {
 
     // credits
     let account = st.keys[call.key].account;
-    if st.accounts[account].removit_balance < 1 && !call.has(Fault::No402) {
+    if st.accounts[account].removit_balance < UPLOAD_COST && !call.has(Fault::No402) {
         return call
             .removit_error(
                 402,
@@ -292,7 +295,7 @@ pub(crate) fn upload(call: &Call, st: &mut State) -> Handled {
         _ => (vec!["clipping"], Map::new(), Vec::new()),
     };
     let id = uuid::Uuid::now_v7().to_string();
-    st.accounts[account].removit_balance -= 1;
+    st.accounts[account].removit_balance -= UPLOAD_COST;
     let job = RemovitJob {
         account,
         mode,
@@ -320,7 +323,7 @@ pub(crate) fn upload(call: &Call, st: &mut State) -> Handled {
         charge: Some(Charge {
             api: Api::Removit,
             account,
-            credits: 1,
+            credits: UPLOAD_COST,
             day: call.day(),
         }),
     }
@@ -382,7 +385,7 @@ pub(crate) fn settle_fail(core: &FakeCore, st: &mut State, id: &str) {
     };
     if !core.faults.has(Fault::NoRefund) {
         let account = job.account;
-        st.accounts[account].removit_balance += 1;
+        st.accounts[account].removit_balance += UPLOAD_COST;
     }
 }
 

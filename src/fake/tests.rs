@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{Clock, FakeConfig, FakeCore, FakeOptions, FakeRequest, Fault};
+use super::{Clock, Credits, FakeConfig, FakeCore, FakeOptions, FakeRequest, Fault};
 
 #[derive(Default)]
 struct ManualClock(AtomicU64);
@@ -117,11 +117,17 @@ fn video_refund_settles_at_the_deadline_without_polling() {
         json!({"video_url": "https://e.com/fail.mp4?duration=60"}),
     ));
     assert_eq!(r.status, 200);
-    assert_eq!(core.video_balance("sk_test_valid"), Some(940));
+    assert_eq!(
+        core.video_balance("sk_test_valid"),
+        Some(Credits::whole(940))
+    );
     clock.0.fetch_add(1_000, Ordering::SeqCst);
     // Any request (here another key's) settles due transitions.
     let _ = core.handle(req("GET", "/v1/jobs", Some("sk_test_other"), Value::Null));
-    assert_eq!(core.video_balance("sk_test_valid"), Some(1000));
+    assert_eq!(
+        core.video_balance("sk_test_valid"),
+        Some(Credits::whole(1000))
+    );
 }
 
 #[test]

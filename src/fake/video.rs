@@ -8,6 +8,7 @@ use super::core::{
     Call, Charge, Deadline, FakeCore, Fate, Handled, Reply, State, fate_of, is_http_url,
     is_json_mime, mime, new_ulid, rfc3339, url_path,
 };
+use super::credits::Credits;
 use super::faults::Fault;
 use super::multipart;
 use super::removit::Progress;
@@ -70,7 +71,7 @@ pub(crate) struct VideoJob {
     started_ms: Option<u64>,
     run: u32,
     /// Credits currently taken.
-    charged: i64,
+    charged: Credits,
     billing: Option<&'static str>,
     output_url: Option<String>,
     error: Option<&'static str>,
@@ -85,14 +86,9 @@ fn rate(model: &str) -> i64 {
         .unwrap_or(60)
 }
 
-/// `ceil(duration_seconds × rate / 60)`.
-fn cost(job_model: &str, duration_seconds: f64) -> i64 {
-    let c = (duration_seconds * rate(job_model) as f64 / 60.0).ceil();
-    if c.is_finite() && c >= 0.0 {
-        c.min(1e12) as i64
-    } else {
-        0
-    }
+/// `duration_minutes × rate`, exact (the contract's price, not rounded).
+fn cost(job_model: &str, duration_seconds: f64) -> Credits {
+    Credits::for_duration(duration_seconds, rate(job_model))
 }
 
 fn total_ms(job: &VideoJob, cfg: &FakeConfig) -> u64 {
@@ -139,7 +135,7 @@ pub(crate) struct JobView<'a> {
     webhook_events: &'a [WebhookEvent],
     video_url: &'a str,
     bg_type: &'static str,
-    credits: i64,
+    credits: Credits,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<&'a Value>,
 }
@@ -344,7 +340,7 @@ fn duration_of(url: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-fn insufficient(call: &Call, needed: i64, balance: i64) -> Reply {
+fn insufficient(call: &Call, needed: Credits, balance: Credits) -> Reply {
     call.video_error(
         402,
         "insufficient_credits",
@@ -408,7 +404,7 @@ pub(crate) fn settle_end(core: &FakeCore, st: &mut State, id: &str, run: u32, at
     let account = job.account;
     let day = job.created_day;
     let event;
-    let mut refund = 0;
+    let mut refund = Credits::ZERO;
     let failed = job.fate == Fate::Fail;
     if failed {
         job.status = Status::Failed;
@@ -418,7 +414,7 @@ pub(crate) fn settle_end(core: &FakeCore, st: &mut State, id: &str, run: u32, at
         } else {
             job.billing = Some("refunded");
             refund = job.charged;
-            job.charged = 0;
+            job.charged = Credits::ZERO;
         }
         event = "job.failed";
     } else {
@@ -483,7 +479,7 @@ pub(crate) fn create_job(call: &Call, st: &mut State) -> Handled {
             status: Status::Created,
             started_ms: None,
             run: 0,
-            charged: 0,
+            charged: Credits::ZERO,
             billing: None,
             output_url: None,
             error: None,
@@ -655,7 +651,7 @@ pub(crate) fn usage_summary(call: &Call, st: &mut State) -> Reply {
     };
     let acct = &st.accounts[st.keys[call.key].account];
     let today = call.day();
-    let (mut jobs, mut completed, mut failed, mut credits) = (0u64, 0u64, 0u64, 0i64);
+    let (mut jobs, mut completed, mut failed, mut credits) = (0u64, 0u64, 0u64, Credits::ZERO);
     let mut daily = Vec::new();
     for day in (today - days + 1)..=today {
         let d = acct.daily.get(&day).copied().unwrap_or_default();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use golive::engine::{self, RunConfig, Target};
-use golive::fake::{FakeConfig, FakeCore, FakeOptions, FakeRequest, Fault, KeyConfig};
+use golive::fake::{Credits, FakeConfig, FakeCore, FakeOptions, FakeRequest, Fault, KeyConfig};
 use golive::pack::{self, Pack};
 use golive::report::{Family, Report, Status, Verdict};
 
@@ -412,7 +412,7 @@ async fn verdicts_hold_against_a_differently_built_server() {
             .map(|(role, key, credits, disabled)| KeyConfig {
                 key: key.to_string(),
                 account: format!("acct-{role}"),
-                credits: *credits,
+                credits: Credits::whole(*credits),
                 disabled: *disabled,
                 role: Some(role.to_string()),
             })

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use golive::fake::{FakeApi, FakeConfig, FakeOptions, Fault, RateLimitConfig, webhook};
+use golive::fake::{Credits, FakeApi, FakeConfig, FakeOptions, Fault, RateLimitConfig, webhook};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -13,6 +13,11 @@ const VALID: &str = "sk_test_valid";
 const OTHER: &str = "sk_test_other";
 const EMPTY: &str = "sk_test_empty";
 const DISABLED: &str = "sk_test_disabled";
+
+/// `x` credits, exactly (to a millionth).
+fn credits(x: f64) -> Credits {
+    Credits::from_f64(x).expect("a finite amount")
+}
 
 /// Fast settings: short processing, a generous rate limit (tests that need
 /// a small one set it).
@@ -265,7 +270,10 @@ async fn removit_upload_both_auth_forms_and_life_cycle_to_done() {
     }
     assert_eq!(a.json["mode"], "background");
     assert_eq!(b.json["mode"], "clipping");
-    assert_eq!(fx.api.core().removit_balance(VALID), before.map(|b| b - 2));
+    assert_eq!(
+        fx.api.core().removit_balance(VALID),
+        before.map(|b| b - credits(2.0))
+    );
 
     let id = a.json["job_id"].as_str().unwrap();
     let first = fx.status(VALID, id).await;
@@ -347,7 +355,10 @@ async fn removit_delivery_modes_params_and_failure_refund() {
             json!({"file_url": "https://example.com/fail/x.png"}),
         )
         .await;
-    assert_eq!(fx.api.core().removit_balance(VALID), Some(before - 1));
+    assert_eq!(
+        fx.api.core().removit_balance(VALID),
+        Some(before - credits(1.0))
+    );
     let id = r.json["job_id"].as_str().unwrap().to_string();
     let (_, failed) = fx.removit_until_terminal(VALID, &id).await;
     assert_eq!(failed["status"], "failed");
@@ -489,7 +500,7 @@ async fn removit_documented_errors() {
     let before = fx.api.core().removit_balance(VALID);
     let _ = fx.upload(Some(VALID), json!({"mode": "x"})).await;
     assert_eq!(fx.api.core().removit_balance(VALID), before);
-    assert_eq!(fx.api.core().removit_balance(EMPTY), Some(0));
+    assert_eq!(fx.api.core().removit_balance(EMPTY), Some(Credits::ZERO));
 }
 
 // ---------------------------------------------------------- RemoveBGVideo
@@ -689,6 +700,70 @@ async fn video_job_completes_and_credits_match_usage() {
     }
 }
 
+/// The contract's price is `duration_minutes × rate`, not rounded: fractional
+/// costs reach the balance, the job, the summary (daily too) and the events
+/// exactly, and a fractional balance in the config is honoured.
+#[tokio::test]
+async fn video_costs_are_exact_fractions_everywhere() {
+    let mut cfg = config();
+    cfg.keys[2].credits = credits(0.5);
+    let fx = Fx::start(cfg, &[]).await;
+    let cases = [
+        // (seconds, model, credits): 1 s on original is 1/60 min × 60 = 1.
+        ("1", "original", 1.0),
+        ("91.75", "original", 91.75),
+        ("1", "light", 0.75),
+        ("7", "human", 5.25),
+        ("0.5", "pro", 1.5),
+    ];
+    let mut total = 0.0;
+    for (seconds, model, cost) in cases {
+        let before = fx.api.core().video_balance(VALID).unwrap();
+        let url = format!("https://example.com/v.mp4?duration={seconds}");
+        let r = fx
+            .create_video(VALID, json!({"video_url": url, "model": model}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let id = r.json["id"].as_str().unwrap();
+        assert_eq!(
+            fx.api.core().video_balance(VALID),
+            Some(before - credits(cost)),
+            "{seconds} s on {model}"
+        );
+        assert_eq!(
+            fx.video_job(VALID, id).await.json["credits"].as_f64(),
+            Some(cost)
+        );
+        let ev = fx.get("/v1/usage/events?limit=1", Some(VALID)).await.json;
+        assert_eq!(
+            ev["events"][0]["credits"].as_f64(),
+            Some(cost),
+            "{seconds} s on {model}"
+        );
+        total += cost;
+    }
+    let s = fx.summary(VALID).await;
+    // 100.25 credits in all: every figure exact, the invariant holds.
+    assert_eq!(total, 100.25);
+    assert_eq!(s["credits_used"].as_f64(), Some(total));
+    assert_eq!(s["credits_remaining"].as_f64(), Some(1000.0 - total));
+    let today = &s["daily"].as_array().unwrap().last().unwrap()["credits_used"];
+    assert_eq!(today.as_f64(), Some(total));
+    // Whole amounts stay JSON integers: the 1-credit job's event.
+    let ev = fx.get("/v1/usage/events?limit=5", Some(VALID)).await.json;
+    assert!(ev["events"][4]["credits"].is_u64(), "{}", ev["events"][4]);
+    // A 0.5-credit balance cannot pay 0.75, and the 402 says both amounts.
+    let short = json!({"video_url": "https://example.com/v.mp4?duration=1", "model": "light"});
+    let r = fx.create_video(EMPTY, short).await;
+    assert_video_error(&r, 402, "insufficient_credits");
+    let msg = r.json["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("0.75") && msg.contains("0.5"), "{msg}");
+    assert_eq!(
+        fx.summary(EMPTY).await["credits_remaining"].as_f64(),
+        Some(0.5)
+    );
+}
+
 #[tokio::test]
 async fn video_job_fails_refunds_and_can_restart() {
     let fx = Fx::healthy().await;
@@ -702,10 +777,10 @@ async fn video_job_fails_refunds_and_can_restart() {
         )
         .await;
     let id = r.json["id"].as_str().unwrap().to_string();
-    // 30 s default × 45 / 60 = 22.5 → 23.
+    // 30 s default × 45 / 60 = 22.5 credits exactly, not rounded up.
     assert_eq!(
-        fx.summary(VALID).await["credits_remaining"].as_i64(),
-        Some(b0 - 23)
+        fx.summary(VALID).await["credits_remaining"].as_f64(),
+        Some(b0 as f64 - 22.5)
     );
     let failed = fx
         .video_until_terminal(VALID, &id, Duration::from_secs(5))
@@ -1015,7 +1090,10 @@ async fn idempotency_replay_conflict_and_reuse() {
     let reuse = up("r1", "https://e.com/b.png").await;
     assert_removit_error(&reuse, 422, "validation");
     assert!(reuse.json["details"]["idempotency_key"].is_array());
-    assert_eq!(fx.api.core().removit_balance(VALID), Some(r0 - 1));
+    assert_eq!(
+        fx.api.core().removit_balance(VALID),
+        Some(r0 - credits(1.0))
+    );
 }
 
 #[tokio::test]
@@ -1049,7 +1127,10 @@ async fn rate_limit_burst_429_then_recovery() {
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!(retry >= 1);
     // Limited requests created and charged nothing (30 credits a job).
-    assert_eq!(fx.api.core().video_balance(VALID), Some(b0 - 30 * ok));
+    assert_eq!(
+        fx.api.core().video_balance(VALID),
+        Some(b0 - credits(30.0 * ok as f64))
+    );
     assert_eq!(fx.get("/v1/jobs", Some(OTHER)).await.json["total"], 0);
     // Removit is limited in its own envelope; other keys have their own bucket.
     let r = fx.get("/api/v1/status?job_id=x", Some(VALID)).await;
@@ -1428,7 +1509,7 @@ async fn promise_kept(fault: Fault, fx: &Fx) -> bool {
             fx.get("/v1/jobs", Some(VALID)).await.status == 200
         }
         Fault::IdempotencyIgnored | Fault::DoubleCharge | Fault::ReplayNewJob => {
-            let b0 = fx.api.core().video_balance(VALID).unwrap_or(0);
+            let b0 = fx.api.core().video_balance(VALID).unwrap_or_default();
             let send = || {
                 fx.send(
                     fx.req(Method::POST, "/v1/jobs", Some(VALID))
@@ -1439,20 +1520,22 @@ async fn promise_kept(fault: Fault, fx: &Fx) -> bool {
             // The first answer comes after the in-flight window closed.
             let first = send().await;
             let second = send().await;
-            let b1 = fx.api.core().video_balance(VALID).unwrap_or(0);
+            let b1 = fx.api.core().video_balance(VALID).unwrap_or_default();
             first.json["id"] == second.json["id"]
                 && second.header("idempotent-replayed") == Some("true")
-                && b0 - b1 == 30
+                && b0 - b1 == credits(30.0)
         }
         Fault::No402 => {
             let r = fx.post_json("/v1/jobs", Some(EMPTY), video).await;
             let u = fx
                 .upload(Some(EMPTY), json!({"file_url": "https://e.com/a.png"}))
                 .await;
-            r.status == 402 && u.status == 402 && fx.api.core().video_balance(EMPTY) == Some(0)
+            r.status == 402
+                && u.status == 402
+                && fx.api.core().video_balance(EMPTY) == Some(Credits::ZERO)
         }
         Fault::NoRefund => {
-            let b0 = fx.api.core().video_balance(VALID).unwrap_or(0);
+            let b0 = fx.api.core().video_balance(VALID).unwrap_or_default();
             let r = fx
                 .create_video(VALID, json!({"video_url": "https://e.com/fail.mp4"}))
                 .await;
@@ -1559,16 +1642,16 @@ async fn promise_kept(fault: Fault, fx: &Fx) -> bool {
                 && fx.status(OTHER, &uid).await.status == 404
         }
         Fault::WrongPrice => {
-            let b0 = fx.api.core().video_balance(VALID).unwrap_or(0);
+            let b0 = fx.api.core().video_balance(VALID).unwrap_or_default();
             let body = json!({"video_url": "https://e.com/a.mp4?duration=30", "model": "original"});
             fx.create_video(VALID, body).await;
-            let b1 = fx.api.core().video_balance(VALID).unwrap_or(0);
-            b0 - b1 == 30
+            let b1 = fx.api.core().video_balance(VALID).unwrap_or_default();
+            b0 - b1 == credits(30.0)
         }
         Fault::LimitedSideEffects => {
-            let b0 = fx.api.core().video_balance(VALID).unwrap_or(0);
+            let b0 = fx.api.core().video_balance(VALID).unwrap_or_default();
             let body = json!({"video_url": "https://e.com/s.mp4?duration=1", "model": "light"});
-            let mut ok = 0;
+            let mut ok = 0u32;
             let mut limited = 0;
             for _ in 0..60 {
                 match fx
@@ -1581,8 +1664,9 @@ async fn promise_kept(fault: Fault, fx: &Fx) -> bool {
                     _ => {}
                 }
             }
-            let b1 = fx.api.core().video_balance(VALID).unwrap_or(0);
-            limited > 0 && b0 - b1 == ok
+            let b1 = fx.api.core().video_balance(VALID).unwrap_or_default();
+            // 1 s on light: 0.75 credits a job, exactly.
+            limited > 0 && b0 - b1 == credits(0.75 * f64::from(ok))
         }
         Fault::IdempotencyNoConflict => {
             let send = |body: Value| {
@@ -1703,7 +1787,10 @@ async fn fault_details() {
         seen.push(r.status);
     }
     assert_eq!(seen, vec![200, 200, 503, 200, 200, 503]);
-    assert_eq!(fx.api.core().video_balance(VALID), Some(1000 - 4 * 30));
+    assert_eq!(
+        fx.api.core().video_balance(VALID),
+        Some(credits(1000.0 - 4.0 * 30.0))
+    );
     // no-402: the balance goes negative.
     let fx = Fx::start(config(), &[Fault::No402]).await;
     let r = fx
@@ -1740,6 +1827,10 @@ fn config_from_yaml_and_roles() {
     assert_eq!(cfg.key("valid"), Some("k1"));
     assert_eq!(cfg.key("other"), None);
     assert_eq!(cfg.flaky_every, 7);
+    assert_eq!(cfg.keys[0].credits, credits(5.0));
+    let frac = FakeConfig::from_yaml_str("keys:\n  - {key: k, account: a, credits: 12.25}\n");
+    assert_eq!(frac.unwrap().keys[0].credits, credits(12.25));
+    assert!(FakeConfig::from_yaml_str("keys:\n  - {key: k, account: a, credits: lots}\n").is_err());
     assert!(FakeConfig::from_yaml_str("bogus_field: 1").is_err());
     let d = FakeConfig::default();
     assert_eq!(d.key("valid"), Some(VALID));
