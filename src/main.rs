@@ -208,6 +208,19 @@ fn run_check(args: CheckArgs) -> ExitCode {
             }
         }
     }
+    if args.target == "fake" {
+        // Refused before any work: a fake of another API would only mislead.
+        let refused: Vec<String> = packs
+            .iter()
+            .filter_map(golive::engine::fake_cannot_serve)
+            .collect();
+        if !refused.is_empty() {
+            for why in refused {
+                eprintln!("error: {why}");
+            }
+            return ExitCode::from(2);
+        }
+    }
     let target = if args.target == "fake" {
         let config = match load_fake_config(args.fake_config.as_deref()) {
             Ok(c) => c,

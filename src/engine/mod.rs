@@ -93,6 +93,17 @@ pub const STOPPED_ANSWERING: usize = 3;
 /// Default per-check deadline.
 pub const CHECK_DEADLINE: Duration = Duration::from_secs(60);
 
+/// Why the built-in fake cannot serve `pack` (its `pack.yaml` names no
+/// `fake:` API), if it cannot: such a pack only runs against `--target URL`.
+pub fn fake_cannot_serve(pack: &Pack) -> Option<String> {
+    pack.file.fake.is_none().then(|| {
+        format!(
+            "pack `{}` has no built-in fake (its pack.yaml sets no `fake:`): it needs --target URL, the base URL of the live API",
+            pack.file.name
+        )
+    })
+}
+
 /// Runs every pack and returns the report (never fails: problems are findings).
 pub async fn run(cfg: RunConfig) -> Report {
     let started_at = chrono::Utc::now();
@@ -256,6 +267,12 @@ async fn run_pack(
     });
 
     // The target: a fake of our own, or the live URL with keys from the environment.
+    // A pack the fake does not implement is not sent to a fake of another API.
+    if matches!(cfg.target, Target::Fake(_))
+        && let Some(why) = fake_cannot_serve(&pack)
+    {
+        return (error_all(&pack, &selected, &why), Some(why));
+    }
     let mut _fake: Option<FakeApi> = None;
     let mut keys: BTreeMap<String, Secret> = BTreeMap::new();
     let base = match &cfg.target {
@@ -284,7 +301,8 @@ async fn run_pack(
             u.trim_end_matches('/').to_string()
         }
     };
-    let inputs = pack::inputs_with(&pack.file, matches!(cfg.target, Target::Fake(_)), &cfg.vars);
+    let served_by_fake = matches!(cfg.target, Target::Fake(_)) && pack.file.fake.is_some();
+    let inputs = pack::inputs_with(&pack.file, served_by_fake, &cfg.vars);
     let http_timeout = inputs
         .get("http_timeout")
         .map(template::display)

@@ -522,6 +522,13 @@ fn validate_pack(file: &str, pack: &PackFile, schemas: &mut SchemaSet) -> Result
             format!("facts: `{k}` is also an input; a documented fact is not a knob"),
         ));
     }
+    if pack.fake.is_none() && !pack.fake_inputs.is_empty() {
+        return Err(invalid(
+            file,
+            None,
+            "fake_inputs: given, but no `fake:` names the built-in fake they are for",
+        ));
+    }
     for k in pack.fake_inputs.keys() {
         if !pack.inputs.contains_key(k) {
             return Err(invalid(

@@ -18,6 +18,10 @@ pub struct PackFile {
     /// The API's production origin (documentation; `--target` overrides).
     #[serde(default)]
     pub base_url: Option<String>,
+    /// Which API of the built-in fake serves this pack; absent: none does,
+    /// and the pack needs `--target URL`.
+    #[serde(default)]
+    pub fake: Option<BuiltinFake>,
     pub auth: AuthConfig,
     /// Key role → environment variable holding that key on a live target.
     pub keys: BTreeMap<String, String>,
@@ -61,6 +65,16 @@ pub struct Fact {
     pub basis: Basis,
     /// Where it is written, e.g. `api-contract.md › RemoveBGVideo › Credits [doc rates]`.
     pub source: String,
+}
+
+/// The APIs the built-in fake implements (`fake:` in `pack.yaml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuiltinFake {
+    /// Removit, paths under `/api/v1`.
+    Removit,
+    /// RemoveBGVideo, paths under `/v1`.
+    Removebgvideo,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -295,6 +295,31 @@ const MATRIX: &[Row] = {
     ]
 };
 
+/// A library caller that hands the fake a pack it does not implement gets
+/// that pack's checks errored with the reason (no run against a fake of
+/// another API); the packs the fake serves run as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_without_a_builtin_fake_is_not_run_against_the_fake() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/removebg");
+    let removebg = pack::load(dir).expect("example pack loads");
+    assert!(engine::fake_cannot_serve(&removebg).is_some());
+    assert!(
+        packs()
+            .iter()
+            .all(|p| engine::fake_cannot_serve(p).is_none())
+    );
+    let mut cfg = config(Target::Fake(FakeOptions::default()), &[]);
+    cfg.packs = vec![removebg];
+    let r = engine::run(cfg).await;
+    assert_eq!(r.verdict, Verdict::Incomplete, "{}", r.verdict_reason);
+    assert!(!r.checks.is_empty());
+    for c in &r.checks {
+        assert_eq!(c.status, Status::Error, "{}", c.id);
+        assert!(c.summary.contains("needs --target URL"), "{}", c.summary);
+        assert!(c.evidence.is_empty(), "{}: traffic was sent", c.id);
+    }
+}
+
 /// Runs every fault of the catalogue at once (each with its own fakes) and
 /// checks each against its row. A fault without a row fails the test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -566,3 +566,48 @@ fn quiet_prints_no_progress_and_a_closed_stdout_is_no_crash() {
     assert_report_files(out.path());
     assert_eq!(report(out.path())["verdict"], "GO");
 }
+
+/// A pack the built-in fake does not implement (remove.bg) is refused before
+/// any work with the default target: exit 2, a message naming the pack and
+/// `--target URL`, no report and no traffic. Among other packs it is refused
+/// too, and the packs the fake serves (`fake:` in pack.yaml) still run.
+#[test]
+fn a_pack_the_fake_cannot_serve_is_refused_with_the_default_target() {
+    let removebg = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/removebg");
+    for packs in [vec!["--pack"], vec!["--pack", "removit", "--pack"]] {
+        let out = tempfile::tempdir().unwrap();
+        let r = run(
+            golive()
+                .arg("check")
+                .args(&packs)
+                .arg(&removebg)
+                .arg("--report-dir")
+                .arg(out.path()),
+            Duration::from_secs(20),
+        );
+        assert_eq!(r.code(), 2, "{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("pack `removebg` has no built-in fake")
+                && r.stderr.contains("--target URL"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("pack `removit`"), "{}", r.stderr);
+        assert!(r.took < Duration::from_secs(5), "not at once: {:?}", r.took);
+        assert!(files(out.path()).is_empty(), "a refused run wrote a report");
+    }
+    // The same pack with a live target is accepted (and finds nothing there).
+    let out = tempfile::tempdir().unwrap();
+    let r = run(
+        golive()
+            .args(["check", "-q", "--pack"])
+            .arg(&removebg)
+            .arg("--target")
+            .arg(format!("http://127.0.0.1:{}", closed_port()))
+            .arg("--report-dir")
+            .arg(out.path()),
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code(), 3, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("no built-in fake"), "{}", r.stderr);
+}

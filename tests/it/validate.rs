@@ -96,6 +96,7 @@ name: sink
 version: "1"
 title: Every field
 base_url: https://api.example.com
+fake: removit
 auth:
   schemes:
     key: { header: X-Key, value: "{key}" }
@@ -464,6 +465,12 @@ fn broken_files_are_refused_by_the_schema_and_by_validate() {
             "",
             "jobs without terminal",
         ),
+        (
+            "pack.yaml",
+            "fake: removit\n",
+            "fake: removebg\n",
+            "a built-in fake that does not exist",
+        ),
     ];
     let mut failures = vec![];
     for (file, old, new, why) in cases {
@@ -756,6 +763,15 @@ fn severities_for_a_check_that_does_not_exist() {
     refused(
         &b,
         &["`severities` names check `auth.disabled_keys`, which no scenario defines"],
+    );
+}
+
+#[test]
+fn fake_inputs_without_a_builtin_fake() {
+    let b = broken("removit", "pack.yaml", "fake: removit\n", "");
+    refused(
+        &b,
+        &["fake_inputs: given, but no `fake:` names the built-in fake they are for"],
     );
 }
 
