@@ -54,7 +54,7 @@ struct CheckArgs {
     /// With --target fake: break one promise of the fake on purpose (repeatable).
     #[arg(long = "fault", value_name = "NAME")]
     faults: Vec<Fault>,
-    /// With --target fake: a YAML/JSON config for the fake (keys, credits, rate limit, timings).
+    /// With --target fake: a YAML/JSON config for the fake (keys, credits, rate limit, timings); fields left out keep the fast check profile (250 ms jobs, a bucket that refills in 1 s).
     #[arg(long, value_name = "FILE")]
     fake_config: Option<PathBuf>,
     /// Override a pack input, e.g. --var fail_url=https://… (repeatable).
@@ -222,10 +222,12 @@ fn run_check(args: CheckArgs) -> ExitCode {
         }
     }
     let target = if args.target == "fake" {
-        let config = match load_fake_config(args.fake_config.as_deref()) {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+        // Fast timings for a readiness run; live targets keep their own.
+        let config =
+            match load_fake_config(args.fake_config.as_deref(), FakeConfig::check_profile()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
         Target::Fake(FakeOptions {
             config,
             faults: args.faults.clone(),
@@ -395,18 +397,22 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 /// The fake's config from a file, or the contract's defaults; a bad file is exit 2.
-fn load_fake_config(path: Option<&std::path::Path>) -> Result<FakeConfig, ExitCode> {
+/// The fake's config: `base` with the file's fields laid over it.
+fn load_fake_config(
+    path: Option<&std::path::Path>,
+    base: FakeConfig,
+) -> Result<FakeConfig, ExitCode> {
     match path {
-        Some(path) => FakeConfig::from_file(path).map_err(|err| {
+        Some(path) => FakeConfig::from_file_over(path, &base).map_err(|err| {
             eprintln!("error: {err}");
             ExitCode::from(2)
         }),
-        None => Ok(FakeConfig::default()),
+        None => Ok(base),
     }
 }
 
 fn run_fake(args: FakeArgs) -> ExitCode {
-    let config = match load_fake_config(args.config.as_deref()) {
+    let config = match load_fake_config(args.config.as_deref(), FakeConfig::default()) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -156,6 +156,26 @@ impl Default for FakeConfig {
 }
 
 impl FakeConfig {
+    /// The fake `golive check` starts: the contract's defaults, with the
+    /// timings a readiness run waits on made short. Jobs take 250 ms instead
+    /// of a second, and a key's bucket (same burst of 20) refills at 20/s:
+    /// empty to full in the 1 s a 429's `Retry-After` asks for at least, so
+    /// the checks after a burst are not limited again. No faster: a burst of
+    /// 50 must still meet a 429 when it takes up to 1.5 s to send (a loaded
+    /// machine). What the checks judge is unchanged: bursts are limited,
+    /// `Retry-After` is whole seconds ≥ 1. `golive fake` keeps
+    /// [`FakeConfig::default`].
+    pub fn check_profile() -> FakeConfig {
+        FakeConfig {
+            processing_ms: 250,
+            rate_limit: RateLimitConfig {
+                per_second: 20.0,
+                burst: 20,
+            },
+            ..FakeConfig::default()
+        }
+    }
+
     /// The key with this role (`valid`, `other`, `empty`, `disabled`).
     pub fn key(&self, role: &str) -> Option<&str> {
         self.keys
@@ -169,16 +189,39 @@ impl FakeConfig {
         serde_yaml_ng::from_str(text)
     }
 
-    /// Reads a YAML or JSON config file.
+    /// Parses a YAML (or JSON) config; missing fields (at any depth, e.g.
+    /// `rate_limit.burst`) take their values from `base`.
+    pub fn from_yaml_str_over(
+        text: &str,
+        base: &FakeConfig,
+    ) -> Result<FakeConfig, serde_yaml_ng::Error> {
+        // Parsed on its own first, so that errors point into the text.
+        Self::from_yaml_str(text)?;
+        let mut merged = serde_yaml_ng::to_value(base)?;
+        let given: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)?;
+        if !given.is_null() {
+            // An empty file changes nothing.
+            overlay(&mut merged, given);
+        }
+        serde_yaml_ng::from_value(merged)
+    }
+
+    /// Reads a YAML or JSON config file; missing fields take the defaults.
     pub fn from_file(path: &Path) -> Result<FakeConfig, FakeError> {
+        Self::from_file_over(path, &FakeConfig::default())
+    }
+
+    /// Reads a YAML or JSON config file; missing fields take `base`'s values.
+    pub fn from_file_over(path: &Path, base: &FakeConfig) -> Result<FakeConfig, FakeError> {
         let text = std::fs::read_to_string(path).map_err(|source| FakeError::ConfigRead {
             path: path.to_path_buf(),
             source,
         })?;
-        let config = Self::from_yaml_str(&text).map_err(|source| FakeError::ConfigParse {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let config =
+            Self::from_yaml_str_over(&text, base).map_err(|source| FakeError::ConfigParse {
+                path: path.to_path_buf(),
+                source,
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -213,6 +256,24 @@ impl FakeConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// Lays the mappings of `given` over `base`, key by key (other values, lists
+/// included, replace).
+fn overlay(base: &mut serde_yaml_ng::Value, given: serde_yaml_ng::Value) {
+    match (base, given) {
+        (serde_yaml_ng::Value::Mapping(b), serde_yaml_ng::Value::Mapping(g)) => {
+            for (k, v) in g {
+                match b.get_mut(&k) {
+                    Some(slot) => overlay(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, given) => *slot = given,
     }
 }
 

@@ -281,3 +281,62 @@ fn no_input_panics_the_core() {
         }
     }
 }
+
+/// The profile `golive check` starts its fake with: a burst is still limited
+/// with a whole-second `Retry-After`, but waiting that second refills the
+/// bucket completely (the contract's default refills half of it), and a job
+/// ends in 250 ms. `golive fake` keeps the documented defaults.
+#[test]
+fn check_profile_recovers_within_retry_after_and_runs_jobs_fast() {
+    let burst = |core: &FakeCore| -> (usize, Option<String>) {
+        let mut ok = 0;
+        let mut retry_after = None;
+        for _ in 0..30 {
+            let r = core.handle(req("GET", "/v1/jobs", Some("sk_test_valid"), Value::Null));
+            match r.status {
+                200 => ok += 1,
+                429 => retry_after = r.header("retry-after").map(str::to_string),
+                s => panic!("status {s}"),
+            }
+        }
+        (ok, retry_after)
+    };
+    let start = |config: FakeConfig| {
+        let clock = Arc::new(ManualClock(AtomicU64::new(1_800_000_000_000)));
+        let options = FakeOptions {
+            config,
+            faults: vec![],
+        };
+        (FakeCore::with_clock(options, clock.clone()), clock)
+    };
+    let (fast, clock) = start(FakeConfig::check_profile());
+    assert_eq!(burst(&fast), (20, Some("1".to_string())));
+    clock.0.fetch_add(1_000, Ordering::SeqCst);
+    assert_eq!(burst(&fast).0, 20, "full again after Retry-After");
+    let (slow, clock) = start(FakeConfig::default());
+    assert_eq!(burst(&slow), (20, Some("1".to_string())));
+    clock.0.fetch_add(1_000, Ordering::SeqCst);
+    assert_eq!(burst(&slow).0, 10, "the default refills 10 per second");
+
+    let (fast, clock) = start(FakeConfig::check_profile());
+    let r = fast.handle(req(
+        "POST",
+        "/v1/jobs",
+        Some("sk_test_valid"),
+        json!({"video_url": "https://e.com/a.mp4"}),
+    ));
+    let id = body(&r)["id"].as_str().unwrap_or_default().to_string();
+    clock.0.fetch_add(249, Ordering::SeqCst);
+    let own = |core: &FakeCore| {
+        body(&core.handle(req(
+            "GET",
+            &format!("/v1/jobs/{id}"),
+            Some("sk_test_valid"),
+            Value::Null,
+        )))
+    };
+    assert_eq!(own(&fast)["status"], "processing");
+    clock.0.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(own(&fast)["status"], "completed");
+    assert_eq!(FakeConfig::default().processing_ms, 1000);
+}

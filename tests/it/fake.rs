@@ -1832,6 +1832,21 @@ fn config_from_yaml_and_roles() {
     assert_eq!(frac.unwrap().keys[0].credits, credits(12.25));
     assert!(FakeConfig::from_yaml_str("keys:\n  - {key: k, account: a, credits: lots}\n").is_err());
     assert!(FakeConfig::from_yaml_str("bogus_field: 1").is_err());
+    // `golive check --fake-config`: what the file leaves out keeps the check
+    // profile, nested fields included; errors still point into the file.
+    let fast = FakeConfig::check_profile();
+    let over = |text: &str| FakeConfig::from_yaml_str_over(text, &fast);
+    let c = over("rate_limit: {burst: 5}\nkeys:\n  - {key: k1, account: a, credits: 5}\n").unwrap();
+    assert_eq!(c.rate_limit.burst, 5);
+    assert_eq!(c.rate_limit.per_second, fast.rate_limit.per_second);
+    assert_eq!(c.processing_ms, fast.processing_ms);
+    assert_eq!(c.keys.len(), 1);
+    assert_eq!(over("").unwrap(), fast);
+    assert_eq!(over("processing_ms: 40").unwrap().processing_ms, 40);
+    let e = over("processing_ms: 40\nbogus_field: 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bogus_field") && e.contains("line 2"), "{e}");
     let d = FakeConfig::default();
     assert_eq!(d.key("valid"), Some(VALID));
     assert_eq!(d.key("other"), Some(OTHER));
