@@ -9,10 +9,10 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use golive::engine::summary::{self, Style};
 use golive::engine::{Progress, RunConfig, Target};
 use golive::fake::{FakeConfig, FakeOptions, Fault};
 use golive::report::Format;
+use golive::report::terminal::{self, Style};
 use golive::report::diff::{self, DiffOptions};
 
 mod progress;
@@ -303,9 +303,9 @@ fn run_check(args: CheckArgs) -> ExitCode {
         && std::io::stderr().is_terminal()
         && display.lines_shown() == report.checks.len()
     {
-        say(&summary::details(&report, style));
+        say(&terminal::details(&report, style));
     } else {
-        say(&summary::render(&report, style));
+        say(&terminal::render(&report, style));
     }
     if let Err(code) = write_outputs(&report, &args.out) {
         return code;

@@ -9,6 +9,7 @@
 //! | HTML (one self-contained file) | [`html`] | `report.html` |
 //! | JUnit XML | [`junit`] | `junit.xml` |
 //! | HAR 1.2 (evidence export) | [`har`] | any path (`--har`) |
+//! | terminal summary | [`terminal`] | stdout (printed by `main.rs`) |
 //!
 //! [`diff`] compares two stored reports; [`curl`] turns a recorded request
 //! into a reproducible `curl` line.
@@ -21,6 +22,7 @@ pub mod json;
 pub mod junit;
 pub mod md;
 pub mod model;
+pub mod terminal;
 pub(crate) mod text;
 
 pub use model::*;
