@@ -78,8 +78,12 @@ struct OutputArgs {
     /// Where the report goes.
     #[arg(long, default_value = "golive-report")]
     report_dir: PathBuf,
-    /// Report formats: a comma list of md, html, json, junit (or `all`).
-    #[arg(long, default_value = "all", value_parser = parse_formats)]
+    #[arg(
+        long,
+        default_value = "all",
+        value_parser = parse_formats,
+        help = format!("Report formats: a comma list of {} (or `all`)", Format::names())
+    )]
     format: FormatList,
     /// Also write every exchange as a HAR 1.2 file (opens in browsers and proxies).
     #[arg(long, value_name = "FILE")]
