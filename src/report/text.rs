@@ -278,6 +278,12 @@ pub(crate) fn one_line(s: &str) -> String {
     out.trim().to_string()
 }
 
+/// A duration or offset fit to draw or export: NaN, infinities and negatives
+/// become 0.
+pub(crate) fn finite(v: f64) -> f64 {
+    if v.is_finite() { v.max(0.0) } else { 0.0 }
+}
+
 /// Cuts `s` to at most `max` characters, marking the cut with `…`.
 pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
