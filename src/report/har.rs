@@ -137,7 +137,7 @@ fn entry(c: &CheckResult, x: &Exchange, started: String) -> Value {
             }
             json!({
                 "status": r.status,
-                "statusText": reason(r.status),
+                "statusText": text::reason_phrase(r.status).unwrap_or(""),
                 "httpVersion": "HTTP/1.1",
                 "cookies": [],
                 "headers": headers(&r.headers),
@@ -181,36 +181,6 @@ fn entry(c: &CheckResult, x: &Exchange, started: String) -> Value {
         e["_error"] = json!(err);
     }
     e
-}
-
-/// The reason phrase for the statuses an API commonly answers with.
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        402 => "Payment Required",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        422 => "Unprocessable Content",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
-    }
 }
 
 #[cfg(test)]

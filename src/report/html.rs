@@ -28,8 +28,6 @@ use charts::{latency_chart, outcome_class, timeline};
 const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
 
-
-
 /// Renders the HTML report.
 pub fn render(report: &Report) -> String {
     let mut out = String::with_capacity(64 * 1024);
@@ -423,13 +421,10 @@ fn check_block(out: &mut String, i: usize, c: &CheckResult) {
 }
 
 fn finding(out: &mut String, i: usize, c: &CheckResult, f: &Finding) {
-    let (class, label) = match f.level {
-        FindingLevel::Fail => ("s-fail", "fail"),
-        FindingLevel::Warn => ("s-warn", "warn"),
-    };
+    let label = f.level.as_str();
     let _ = write!(
         out,
-        "<div class=\"finding {class}\"><div class=\"msg\"><span class=\"dot\">{label}</span> in step <code>{}</code>: {}</div><dl class=\"kv\">",
+        "<div class=\"finding s-{label}\"><div class=\"msg\"><span class=\"dot\">{label}</span> in step <code>{}</code>: {}</div><dl class=\"kv\">",
         esc(&f.step),
         esc(&f.message)
     );
