@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use golive::engine::{Progress, RunConfig, Target};
 use golive::fake::{FakeConfig, FakeOptions, Fault};
 use golive::report::Format;
-use golive::report::terminal::{self, Style};
 use golive::report::diff::{self, DiffOptions};
+use golive::report::terminal::{self, Style};
 
 mod progress;
 
