@@ -624,6 +624,15 @@ mod tests {
     }
 
     #[test]
+    fn assets_are_inlined_whole_and_cannot_close_their_element() {
+        let s = render(&empty_report());
+        assert!(s.contains(&format!("<style>\n{CSS}</style>")));
+        assert!(s.contains(&format!("<script>\n{JS}</script>")));
+        assert!(!CSS.to_ascii_lowercase().contains("</style"));
+        assert!(!JS.to_ascii_lowercase().contains("</script"));
+    }
+
+    #[test]
     fn odd_data_is_escaped_and_masked() {
         let s = render(&odd_report());
         assert!(!s.contains("<script>alert"), "unescaped title");

@@ -263,6 +263,23 @@ mod tests {
     }
 
     #[test]
+    fn every_format_has_its_own_name_and_file() {
+        let mut names: Vec<&str> = Format::ALL
+            .iter()
+            .flat_map(|f| std::iter::once(f.as_str()).chain(f.spec().aliases.iter().copied()))
+            .collect();
+        let mut files: Vec<&str> = Format::ALL.map(Format::file_name).to_vec();
+        let (n, m) = (names.len(), files.len());
+        names.sort();
+        names.dedup();
+        files.sort();
+        files.dedup();
+        assert_eq!((names.len(), files.len()), (n, m));
+        assert!(!names.contains(&"all"), "`all` means every format");
+        assert_eq!(Format::names(), "json, md, html, junit");
+    }
+
+    #[test]
     fn write_all_writes_every_file_of_an_empty_report() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("nested/out");
