@@ -9,11 +9,11 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use golive::engine::summary::{self, Style};
 use golive::engine::{Progress, RunConfig, Target};
 use golive::fake::{FakeConfig, FakeOptions, Fault};
 use golive::report::Format;
 use golive::report::diff::{self, DiffOptions};
+use golive::report::terminal::{self, Style};
 
 mod progress;
 
@@ -78,8 +78,12 @@ struct OutputArgs {
     /// Where the report goes.
     #[arg(long, default_value = "golive-report")]
     report_dir: PathBuf,
-    /// Report formats: a comma list of md, html, json, junit (or `all`).
-    #[arg(long, default_value = "all", value_parser = parse_formats)]
+    #[arg(
+        long,
+        default_value = "all",
+        value_parser = parse_formats,
+        help = format!("Report formats: a comma list of {} (or `all`)", Format::names())
+    )]
     format: FormatList,
     /// Also write every exchange as a HAR 1.2 file (opens in browsers and proxies).
     #[arg(long, value_name = "FILE")]
@@ -303,9 +307,9 @@ fn run_check(args: CheckArgs) -> ExitCode {
         && std::io::stderr().is_terminal()
         && display.lines_shown() == report.checks.len()
     {
-        say(&summary::details(&report, style));
+        say(&terminal::details(&report, style));
     } else {
-        say(&summary::render(&report, style));
+        say(&terminal::render(&report, style));
     }
     if let Err(code) = write_outputs(&report, &args.out) {
         return code;

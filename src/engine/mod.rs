@@ -5,7 +5,9 @@
 pub mod collect;
 pub mod http;
 pub mod steps;
-pub mod summary;
+/// The terminal summary now lives with the other renderers; this path stays
+/// for callers not yet moved (`progress.rs`, `tests/it/check.rs`).
+pub use crate::report::terminal as summary;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

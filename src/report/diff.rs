@@ -139,18 +139,21 @@ type FindingKey<'a> = (
     Option<&'a str>,
 );
 
+fn finding_key<'a>(c: &'a CheckResult, f: &'a Finding) -> FindingKey<'a> {
+    (
+        c.id.as_str(),
+        f.step.as_str(),
+        f.level,
+        f.pointer.as_deref(),
+        f.expected.as_deref(),
+    )
+}
+
 fn finding_keys(r: &Report) -> BTreeMap<FindingKey<'_>, (&CheckResult, &Finding)> {
     let mut m = BTreeMap::new();
     for c in &r.checks {
         for f in &c.findings {
-            let key = (
-                c.id.as_str(),
-                f.step.as_str(),
-                f.level,
-                f.pointer.as_deref(),
-                f.expected.as_deref(),
-            );
-            m.entry(key).or_insert((c, f));
+            m.entry(finding_key(c, f)).or_insert((c, f));
         }
     }
     m
@@ -188,10 +191,40 @@ fn latencies(r: &Report) -> BTreeMap<(&str, &str), (f64, usize)> {
 
 /// Compares `new` against the baseline `old`.
 pub fn diff(old: &Report, new: &Report, opts: DiffOptions) -> Diff {
+    let (newly_failing, newly_passing, other_changes) = status_changes(old, new);
+    let (new_findings, resolved_findings) = finding_changes(old, new);
+    let (latency_regressions, latency_improvements) = latency_changes(old, new, opts);
+    let new_ids: BTreeSet<&str> = new.checks.iter().map(|c| c.id.as_str()).collect();
+    let removed_checks = old
+        .checks
+        .iter()
+        .filter(|c| !new_ids.contains(c.id.as_str()))
+        .map(|c| c.id.clone())
+        .collect();
+    Diff {
+        before_verdict: old.verdict,
+        after_verdict: new.verdict,
+        before_started_at: old.started_at.clone(),
+        after_started_at: new.started_at.clone(),
+        newly_failing,
+        newly_passing,
+        other_changes,
+        new_findings,
+        resolved_findings,
+        latency_regressions,
+        latency_improvements,
+        removed_checks,
+        options_tolerance: opts.latency_tolerance,
+        options_floor_ms: opts.latency_floor_ms,
+    }
+}
+
+type StatusChanges = (Vec<StatusChange>, Vec<StatusChange>, Vec<StatusChange>);
+
+/// Newly failing (blockers first), newly passing, and other status changes.
+fn status_changes(old: &Report, new: &Report) -> StatusChanges {
     let old_by_id: BTreeMap<&str, &CheckResult> =
         old.checks.iter().map(|c| (c.id.as_str(), c)).collect();
-    let new_ids: BTreeSet<&str> = new.checks.iter().map(|c| c.id.as_str()).collect();
-
     let mut newly_failing = Vec::new();
     let mut newly_passing = Vec::new();
     let mut other_changes = Vec::new();
@@ -220,21 +253,18 @@ pub fn diff(old: &Report, new: &Report, opts: DiffOptions) -> Diff {
     }
     // Blockers first, then report order.
     newly_failing.sort_by_key(|c| c.severity);
+    (newly_failing, newly_passing, other_changes)
+}
 
+/// Findings only in `new` (in its order), and how many of `old`'s are gone.
+fn finding_changes(old: &Report, new: &Report) -> (Vec<NewFinding>, usize) {
     let old_findings = finding_keys(old);
     let new_findings_map = finding_keys(new);
-    // In the new report's order.
     let mut seen = BTreeSet::new();
     let mut new_findings = Vec::new();
     for c in &new.checks {
         for f in &c.findings {
-            let key = (
-                c.id.as_str(),
-                f.step.as_str(),
-                f.level,
-                f.pointer.as_deref(),
-                f.expected.as_deref(),
-            );
+            let key = finding_key(c, f);
             if old_findings.contains_key(&key) || !seen.insert(key) {
                 continue;
             }
@@ -248,14 +278,23 @@ pub fn diff(old: &Report, new: &Report, opts: DiffOptions) -> Diff {
             });
         }
     }
-    let resolved_findings = old_findings
+    let resolved = old_findings
         .keys()
         .filter(|k| !new_findings_map.contains_key(*k))
         .count();
+    (new_findings, resolved)
+}
 
+/// Latency regressions (worst first) and improvements (best first) beyond
+/// the tolerance and the floor.
+fn latency_changes(
+    old: &Report,
+    new: &Report,
+    opts: DiffOptions,
+) -> (Vec<LatencyChange>, Vec<LatencyChange>) {
     let old_lat = latencies(old);
-    let mut latency_regressions = Vec::new();
-    let mut latency_improvements = Vec::new();
+    let mut regressions = Vec::new();
+    let mut improvements = Vec::new();
     for (key, (after, n_after)) in latencies(new) {
         let Some(&(before, n_before)) = old_lat.get(&key) else {
             continue;
@@ -282,37 +321,14 @@ pub fn diff(old: &Report, new: &Report, opts: DiffOptions) -> Diff {
             samples_after: n_after,
         };
         if lc.is_regression() {
-            latency_regressions.push(lc);
+            regressions.push(lc);
         } else {
-            latency_improvements.push(lc);
+            improvements.push(lc);
         }
     }
-    latency_regressions.sort_by(|a, b| b.change.total_cmp(&a.change));
-    latency_improvements.sort_by(|a, b| a.change.total_cmp(&b.change));
-
-    let removed_checks = old
-        .checks
-        .iter()
-        .filter(|c| !new_ids.contains(c.id.as_str()))
-        .map(|c| c.id.clone())
-        .collect();
-
-    Diff {
-        before_verdict: old.verdict,
-        after_verdict: new.verdict,
-        before_started_at: old.started_at.clone(),
-        after_started_at: new.started_at.clone(),
-        newly_failing,
-        newly_passing,
-        other_changes,
-        new_findings,
-        resolved_findings,
-        latency_regressions,
-        latency_improvements,
-        removed_checks,
-        options_tolerance: opts.latency_tolerance,
-        options_floor_ms: opts.latency_floor_ms,
-    }
+    regressions.sort_by(|a, b| b.change.total_cmp(&a.change));
+    improvements.sort_by(|a, b| a.change.total_cmp(&b.change));
+    (regressions, improvements)
 }
 
 fn status_name(s: Option<Status>) -> &'static str {
@@ -370,13 +386,32 @@ pub fn render_text(d: &Diff) -> String {
             change_line(&mut s, c);
         }
     }
+    text_new_findings(&mut s, d);
+    if d.resolved_findings > 0 {
+        let _ = writeln!(
+            s,
+            "\n{} finding(s) of the baseline are gone.",
+            d.resolved_findings
+        );
+    }
+    text_latency(&mut s, d);
+    if !d.removed_checks.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nChecks no longer run ({}): {}",
+            d.removed_checks.len(),
+            d.removed_checks.join(", ")
+        );
+    }
+    s
+}
+
+/// `render_text`'s new findings, one line each.
+fn text_new_findings(s: &mut String, d: &Diff) {
     if !d.new_findings.is_empty() {
         let _ = writeln!(s, "\nNew findings ({}):", d.new_findings.len());
         for f in &d.new_findings {
-            let level = match f.level {
-                FindingLevel::Fail => "fail",
-                FindingLevel::Warn => "warn",
-            };
+            let level = f.level.as_str();
             let _ = write!(s, "  {level}: {} step `{}`", f.check, f.step);
             if let Some(p) = &f.pointer {
                 let _ = write!(s, " at {p}");
@@ -388,13 +423,10 @@ pub fn render_text(d: &Diff) -> String {
             s.push('\n');
         }
     }
-    if d.resolved_findings > 0 {
-        let _ = writeln!(
-            s,
-            "\n{} finding(s) of the baseline are gone.",
-            d.resolved_findings
-        );
-    }
+}
+
+/// `render_text`'s latency changes beyond the tolerance, one line each.
+fn text_latency(s: &mut String, d: &Diff) {
     for (title, list) in [
         ("Latency regressions", &d.latency_regressions),
         ("Latency improvements", &d.latency_improvements),
@@ -422,15 +454,6 @@ pub fn render_text(d: &Diff) -> String {
             );
         }
     }
-    if !d.removed_checks.is_empty() {
-        let _ = writeln!(
-            s,
-            "\nChecks no longer run ({}): {}",
-            d.removed_checks.len(),
-            d.removed_checks.join(", ")
-        );
-    }
-    s
 }
 
 /// The diff as Markdown, for a nightly job's summary or a PR comment.
@@ -473,10 +496,7 @@ pub fn render_md(d: &Diff) -> String {
     if !d.new_findings.is_empty() {
         let _ = writeln!(s, "**New findings ({})**\n", d.new_findings.len());
         for f in &d.new_findings {
-            let level = match f.level {
-                FindingLevel::Fail => "fail",
-                FindingLevel::Warn => "warn",
-            };
+            let level = f.level.as_str();
             let at = f
                 .pointer
                 .as_deref()

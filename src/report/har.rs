@@ -18,7 +18,7 @@ pub fn to_value(report: &Report) -> Value {
         .map(|d| d.with_timezone(&chrono::Utc))
         .unwrap_or_default();
     let at = |ms: f64| {
-        let ms = if ms.is_finite() { ms.max(0.0) } else { 0.0 };
+        let ms = text::finite(ms);
         let t = start
             .checked_add_signed(chrono::Duration::microseconds((ms * 1000.0) as i64))
             .unwrap_or(start);
@@ -65,10 +65,6 @@ pub fn to_string(report: &Report) -> Result<String, ReportError> {
     let mut s = serde_json::to_string_pretty(&to_value(report)).map_err(ReportError::Serialize)?;
     s.push('\n');
     Ok(s)
-}
-
-fn finite(v: f64) -> f64 {
-    if v.is_finite() { v.max(0.0) } else { 0.0 }
 }
 
 fn headers(h: &[(String, String)]) -> Vec<Value> {
@@ -141,7 +137,7 @@ fn entry(c: &CheckResult, x: &Exchange, started: String) -> Value {
             }
             json!({
                 "status": r.status,
-                "statusText": reason(r.status),
+                "statusText": text::reason_phrase(r.status).unwrap_or(""),
                 "httpVersion": "HTTP/1.1",
                 "cookies": [],
                 "headers": headers(&r.headers),
@@ -165,7 +161,7 @@ fn entry(c: &CheckResult, x: &Exchange, started: String) -> Value {
             "_error": x.error.clone().unwrap_or_else(|| "no response".to_string()),
         }),
     };
-    let time = finite(x.duration_ms);
+    let time = text::finite(x.duration_ms);
     let mut e = json!({
         "pageref": c.id,
         "startedDateTime": started,
@@ -185,36 +181,6 @@ fn entry(c: &CheckResult, x: &Exchange, started: String) -> Value {
         e["_error"] = json!(err);
     }
     e
-}
-
-/// The reason phrase for the statuses an API commonly answers with.
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        402 => "Payment Required",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        422 => "Unprocessable Content",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
-    }
 }
 
 #[cfg(test)]

@@ -19,94 +19,14 @@ use super::model::*;
 use super::text::{self, html as esc};
 use std::fmt::Write as _;
 
-const CSS: &str = r#"
-:root{--pass:#1a7f37;--fail:#cf222e;--warn:#9a6700;--skip:#6e7781;--error:#8250df;
---go:#1a7f37;--nogo:#cf222e;--inc:#bf8700;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg2:#f6f8fa}
-*{box-sizing:border-box}
-html{-webkit-print-color-adjust:exact;print-color-adjust:exact}
-body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);background:#fff}
-main,.banner-in{max-width:1120px;margin:0 auto;padding:0 24px}
-code,pre,.mono{font-family:ui-monospace,SFMono-Regular,"SF Mono",Menlo,Consolas,"Liberation Mono",monospace;font-size:13px}
-pre{background:var(--bg2);border:1px solid var(--line);border-radius:6px;padding:8px 10px;margin:4px 0 10px;white-space:pre-wrap;overflow-wrap:anywhere;max-height:28em;overflow:auto}
-a{color:#0969da;text-decoration:none}a:hover{text-decoration:underline}
-h2{font-size:20px;margin:28px 0 10px;padding-bottom:4px;border-bottom:1px solid var(--line)}
-h3{font-size:16px;margin:20px 0 8px}
-.banner{color:#fff;padding:22px 0 18px}
-.banner.v-go{background:var(--go)}.banner.v-nogo{background:var(--nogo)}.banner.v-inc{background:var(--inc)}
-.verdict{font-size:44px;font-weight:800;letter-spacing:.5px;line-height:1.1}
-.verdict small{font-size:16px;font-weight:500;opacity:.9;margin-left:12px;letter-spacing:0}
-.reason{font-size:19px;font-weight:600;margin-top:6px;overflow-wrap:anywhere}
-.cut{margin-top:8px;font-weight:600;background:rgba(0,0,0,.18);display:inline-block;padding:2px 10px;border-radius:4px}
-.meta{margin-top:8px;opacity:.95;font-size:14px;overflow-wrap:anywhere}
-.meta code{font-size:13px;background:rgba(255,255,255,.18);padding:0 4px;border-radius:3px}
-.totals{margin-top:12px;display:flex;gap:8px;flex-wrap:wrap}
-.totals span{background:#fff;color:var(--fg);border-radius:14px;padding:2px 12px;font-weight:600;font-size:14px}
-.totals b{font-size:16px}
-.chip{display:inline-block;min-width:54px;text-align:center;border-radius:4px;padding:0 6px;font-size:12px;font-weight:700;color:#fff;letter-spacing:.3px;vertical-align:1px}
-.s-pass{--c:var(--pass)}.s-fail{--c:var(--fail)}.s-warn{--c:var(--warn)}.s-skip{--c:var(--skip)}.s-error{--c:var(--error)}
-.chip{background:var(--c)}.dot{color:var(--c)}
-.sev{font-size:12px;border:1px solid var(--line);border-radius:4px;padding:0 5px;color:var(--muted)}
-.sev.blocker{border-color:var(--fg);color:var(--fg);font-weight:600}
-.muted{color:var(--muted)}
-.nw{white-space:nowrap}
-.attention{list-style:none;padding:0;margin:0}
-.attention li{padding:8px 12px;border-left:4px solid var(--c);background:var(--bg2);margin:6px 0;border-radius:0 6px 6px 0}
-.attention .what{margin-top:2px;font-size:14px;overflow-wrap:anywhere}
-.attention .ids{margin-top:2px;font-size:13px;line-height:1.7;overflow-wrap:anywhere}
-.attention .what code{background:#fff;border:1px solid var(--line);border-radius:3px;padding:0 3px}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-size:13px;color:var(--muted);font-weight:600}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-td.z{color:#c4cbd3}
-.fam small{display:block;color:var(--muted);font-size:12.5px;line-height:1.35}
-.bar{display:flex;height:10px;border-radius:5px;overflow:hidden;min-width:120px;background:var(--line);margin-top:5px}
-.bar i{display:block;background:var(--c)}
-details.check{border:1px solid var(--line);border-left:5px solid var(--c);border-radius:6px;margin:8px 0;background:#fff}
-details.check>summary{padding:8px 12px;cursor:pointer}
-details.check>summary .t{font-weight:600}
-details.check[open]>summary{border-bottom:1px solid var(--line);background:var(--bg2)}
-.cbody{padding:6px 14px 12px}
-.finding{border-left:3px solid var(--c);padding:4px 10px;margin:8px 0;background:var(--bg2);border-radius:0 4px 4px 0}
-.finding .msg{font-weight:600;overflow-wrap:anywhere}
-.kv{display:grid;grid-template-columns:max-content 1fr;gap:1px 12px;margin:4px 0;font-size:14px}
-.kv dt{color:var(--muted)}.kv dd{margin:0;overflow-wrap:anywhere}
-.kv dd code{background:#fff;border:1px solid var(--line);border-radius:3px;padding:0 3px}
-details.x{margin:4px 0;border:1px solid var(--line);border-radius:4px}
-details.x>summary{padding:4px 8px;cursor:pointer;font-size:13.5px;overflow-wrap:anywhere}
-details.x>div{padding:4px 10px 8px}
-.hs td{font-size:12.5px;padding:2px 6px;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere}
-.hs td:first-child{color:var(--muted);white-space:nowrap;width:1%}
-.st{font-weight:700}.st.c2{color:var(--pass)}.st.c3{color:#0969da}.st.c4{color:var(--warn)}.st.c5,.st.cx{color:var(--fail)}
-svg{display:block;max-width:100%;height:auto;font-family:inherit}
-svg text{font-size:11px;fill:var(--muted)}
-svg .lbl{fill:var(--fg)}
-.legend{font-size:12.5px;color:var(--muted)}
-.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 4px 0 10px;vertical-align:-1px}
-.tools{float:right;font-size:13px}.tools button{font:inherit;font-size:12.5px;margin-left:4px;cursor:pointer}
-.js-only{display:none}.js .js-only{display:inline}
-footer{max-width:1120px;margin:30px auto 40px;padding:12px 24px 0;border-top:1px solid var(--line);color:var(--muted);font-size:13px}
-footer table td{font-size:12.5px}
-@media print{
- body{font-size:12px}.verdict{font-size:34px}.banner{padding:12px 0}
- details.check,details.x,.finding,li,tr{break-inside:avoid}
- pre{max-height:none;overflow:visible}
- .tools{display:none}
- a{color:inherit}
-}
-"#;
+mod charts;
 
-const JS: &str = r#"
-document.documentElement.classList.add('js');
-(function(){
- var all=function(open){document.querySelectorAll('details').forEach(function(d){d.open=open;});};
- var saved=[];
- var sel='details.check:not(.s-pass), details.check:not(.s-pass) details.x';
- window.addEventListener('beforeprint',function(){saved=[];document.querySelectorAll('details').forEach(function(d){saved.push(d.open);if(d.matches(sel))d.open=true;});});
- window.addEventListener('afterprint',function(){document.querySelectorAll('details').forEach(function(d,i){if(i<saved.length)d.open=saved[i];});});
- document.addEventListener('click',function(e){var b=e.target.closest&&e.target.closest('[data-all]');if(b){all(b.getAttribute('data-all')==='open');}});
-})();
-"#;
+use charts::{latency_chart, outcome_class, timeline};
+
+/// The report's style sheet and its optional script, kept as files of their
+/// own (so an editor and a linter read them as CSS and JS) and built in.
+const CSS: &str = include_str!("assets/report.css");
+const JS: &str = include_str!("assets/report.js");
 
 /// Renders the HTML report.
 pub fn render(report: &Report) -> String {
@@ -117,7 +37,7 @@ pub fn render(report: &Report) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"generator\" content=\"golive {}\">\n\
-         <title>{} — golive go-live readiness{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
+         <title>{} — golive go-live readiness{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
         esc(&report.golive_version),
         report.verdict,
         if packs.is_empty() {
@@ -134,7 +54,7 @@ pub fn render(report: &Report) -> String {
     checks(&mut out, report);
     out.push_str("</main>\n");
     footer(&mut out, report);
-    let _ = write!(out, "<script>{JS}</script>\n</body>\n</html>\n");
+    let _ = write!(out, "<script>\n{JS}</script>\n</body>\n</html>\n");
     out
 }
 
@@ -429,301 +349,6 @@ fn families(out: &mut String, r: &Report) {
     out.push_str("</tbody>\n</table>\n");
 }
 
-/// A "nice" tick step (1, 2 or 5 × 10ⁿ) giving about `n` ticks up to `max`.
-fn tick_step(max: f64, n: f64) -> f64 {
-    if !(max.is_finite() && max > 0.0) {
-        return 1.0;
-    }
-    let raw = max / n;
-    let mag = 10f64.powf(raw.log10().floor());
-    let norm = raw / mag;
-    let k = if norm <= 1.0 {
-        1.0
-    } else if norm <= 2.0 {
-        2.0
-    } else if norm <= 5.0 {
-        5.0
-    } else {
-        10.0
-    };
-    k * mag
-}
-
-fn finite(v: f64) -> f64 {
-    if v.is_finite() { v.max(0.0) } else { 0.0 }
-}
-
-/// Colour class of an exchange's outcome.
-fn outcome_class(x: &Exchange) -> &'static str {
-    match x.response.as_ref().map(|r| r.status / 100) {
-        Some(2) => "c2",
-        Some(3) => "c3",
-        Some(4) => "c4",
-        Some(5) => "c5",
-        _ => "cx",
-    }
-}
-
-fn outcome_color(class: &str) -> &'static str {
-    match class {
-        "c2" => "#2da44e",
-        "c3" => "#0969da",
-        "c4" => "#d4a72c",
-        "c5" => "#cf222e",
-        _ => "#6e7781",
-    }
-}
-
-const LEGEND: &str = "<div class=\"legend\">response:<i style=\"background:#2da44e\"></i>2xx<i style=\"background:#0969da\"></i>3xx<i style=\"background:#d4a72c\"></i>4xx<i style=\"background:#cf222e\"></i>5xx<i style=\"background:#6e7781\"></i>no response</div>\n";
-
-/// A tick label: `0`, `20 ms`, `1 s`, `2.5 s`.
-fn tick_label(v: f64) -> String {
-    let round = |x: f64| (x * 1000.0).round() / 1000.0;
-    if v == 0.0 {
-        "0".to_string()
-    } else if v < 1000.0 {
-        format!("{} ms", round(v))
-    } else {
-        format!("{} s", round(v / 1000.0))
-    }
-}
-
-fn grid_line(out: &mut String, x: f64, y_top: f64, y_axis: f64, label: Option<&str>) {
-    let _ = write!(
-        out,
-        "<line x1=\"{x:.1}\" y1=\"{y_top:.1}\" x2=\"{x:.1}\" y2=\"{y_axis:.1}\" stroke=\"{}\"/>",
-        if label.is_some() {
-            "#d8dee4"
-        } else {
-            "#eef1f4"
-        }
-    );
-    if let Some(l) = label {
-        let _ = write!(
-            out,
-            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            y_axis + 13.0,
-            esc(l)
-        );
-    }
-}
-
-/// A linear time axis from 0 to `max` (a multiple of its tick step).
-fn x_axis(out: &mut String, x0: f64, w: f64, max: f64, y_top: f64, y_axis: f64) {
-    let step = tick_step(max, 6.0);
-    let n = ((max / step).round() as usize).min(50);
-    for k in 0..=n {
-        let v = k as f64 * step;
-        grid_line(out, x0 + w * v / max, y_top, y_axis, Some(&tick_label(v)));
-    }
-}
-
-/// A logarithmic latency scale over whole decades, `lo` to `hi` ms.
-struct LogScale {
-    x0: f64,
-    w: f64,
-    lo: f64,
-    hi: f64,
-}
-
-impl LogScale {
-    fn over(values: impl Iterator<Item = f64>, x0: f64, w: f64) -> LogScale {
-        let (mut min, mut max) = (f64::INFINITY, 0.0f64);
-        for v in values.filter(|v| v.is_finite() && *v > 0.0) {
-            min = min.min(v);
-            max = max.max(v);
-        }
-        let lo = if min.is_finite() {
-            10f64.powf(min.log10().floor()).clamp(0.1, 1.0)
-        } else {
-            1.0
-        };
-        // Capped at 10⁹ ms (11 days): beyond that nothing is a latency.
-        let hi = if max > 0.0 {
-            10f64.powf(max.log10().ceil().min(9.0)).max(lo * 100.0)
-        } else {
-            lo * 100.0
-        };
-        LogScale { x0, w, lo, hi }
-    }
-    fn x(&self, v: f64) -> f64 {
-        let v = finite(v).max(self.lo).min(self.hi);
-        self.x0 + self.w * (v / self.lo).log10() / (self.hi / self.lo).log10()
-    }
-    fn axis(&self, out: &mut String, y_top: f64, y_axis: f64) {
-        let mut decade = self.lo;
-        for _ in 0..12 {
-            if decade > self.hi * 1.0001 {
-                break;
-            }
-            grid_line(
-                out,
-                self.x(decade),
-                y_top,
-                y_axis,
-                Some(&tick_label(decade)),
-            );
-            for m in [2.0, 5.0] {
-                if decade * m < self.hi {
-                    grid_line(out, self.x(decade * m), y_top, y_axis, None);
-                }
-            }
-            decade *= 10.0;
-        }
-    }
-}
-
-/// Request latency across the run: one row per check, one dot per request
-/// (grey for no response), the median of answered requests marked. A log
-/// scale, so 5 ms and 5 s requests both read.
-fn latency_chart(out: &mut String, r: &Report) {
-    let rows: Vec<(usize, &CheckResult)> = r
-        .checks
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !c.evidence.is_empty())
-        .collect();
-    if rows.is_empty() {
-        return;
-    }
-    let (label_w, width, row_h, top) = (300.0, 1000.0, 18.0, 6.0);
-    let scale = LogScale::over(
-        rows.iter()
-            .flat_map(|(_, c)| c.evidence.iter().map(|x| x.duration_ms)),
-        label_w,
-        width - label_w - 20.0,
-    );
-    let height = top + rows.len() as f64 * row_h + 22.0;
-    out.push_str("<h2 id=\"latency\">Request latency</h2>\n");
-    let _ = writeln!(
-        out,
-        "<p class=\"muted\">Each dot is one request of the check (time to response, log scale); the black bar is the median of its answered requests.</p>\n\
-         <svg viewBox=\"0 0 {width} {height:.0}\" width=\"{width}\" role=\"img\" aria-label=\"request latency per check\">"
-    );
-    let axis_y = top + rows.len() as f64 * row_h + 2.0;
-    scale.axis(out, top, axis_y);
-    for (k, (i, c)) in rows.iter().enumerate() {
-        let y = top + k as f64 * row_h + row_h / 2.0;
-        if k % 2 == 0 {
-            let _ = write!(
-                out,
-                "<rect x=\"0\" y=\"{:.1}\" width=\"{width}\" height=\"{row_h}\" fill=\"#f6f8fa\" opacity=\".6\"/>",
-                y - row_h / 2.0
-            );
-        }
-        let _ = write!(
-            out,
-            "<a href=\"#{}\"><text class=\"lbl\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text></a>",
-            check_anchor(*i),
-            label_w - 8.0,
-            y + 4.0,
-            esc(&text::clip(&c.id, 44))
-        );
-        for x in &c.evidence {
-            let _ = write!(
-                out,
-                "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{}\" fill-opacity=\".75\"><title>{}</title></circle>",
-                scale.x(x.duration_ms),
-                outcome_color(outcome_class(x)),
-                esc(&format!("{}: {}", x.step, text::exchange_line(x)))
-            );
-        }
-        let mut answered: Vec<f64> = c
-            .evidence
-            .iter()
-            .filter(|x| x.response.is_some())
-            .map(|x| finite(x.duration_ms))
-            .collect();
-        answered.sort_by(f64::total_cmp);
-        if let Some(&med) = answered.get(answered.len() / 2) {
-            let mx = scale.x(med);
-            let _ = write!(
-                out,
-                "<line x1=\"{mx:.1}\" y1=\"{:.1}\" x2=\"{mx:.1}\" y2=\"{:.1}\" stroke=\"#1f2328\" stroke-width=\"2\"><title>median {}</title></line>",
-                y - 7.0,
-                y + 7.0,
-                text::ms(med)
-            );
-        }
-    }
-    out.push_str("</svg>\n");
-    out.push_str(LEGEND);
-}
-
-/// A check's requests over time: one row per step, one bar per request from
-/// send to response; repeated polls of a job show as a row of bars.
-fn timeline(c: &CheckResult) -> String {
-    if c.evidence.len() < 2 {
-        return String::new();
-    }
-    let t0 = c
-        .evidence
-        .iter()
-        .map(|x| finite(x.at_ms))
-        .fold(f64::INFINITY, f64::min);
-    let t0 = if t0.is_finite() { t0 } else { 0.0 };
-    let end = c
-        .evidence
-        .iter()
-        .map(|x| finite(x.at_ms) + finite(x.duration_ms) - t0)
-        .fold(0.0, f64::max);
-    let max = if end > 0.0 {
-        let step = tick_step(end, 6.0);
-        (end / step).ceil() * step
-    } else {
-        1.0
-    };
-    let mut steps: Vec<&str> = Vec::new();
-    for x in &c.evidence {
-        if !steps.contains(&x.step.as_str()) {
-            steps.push(&x.step);
-        }
-    }
-    let (label_w, width, row_h, top) = (170.0, 1000.0, 20.0, 4.0);
-    let plot_w = width - label_w - 20.0;
-    let height = top + steps.len() as f64 * row_h + 22.0;
-    let mut s = format!(
-        "<svg viewBox=\"0 0 {width} {height:.0}\" width=\"{width}\" role=\"img\" aria-label=\"request timeline\">"
-    );
-    let axis_y = top + steps.len() as f64 * row_h + 2.0;
-    x_axis(&mut s, label_w, plot_w, max, top, axis_y);
-    for (k, step) in steps.iter().enumerate() {
-        let y = top + k as f64 * row_h;
-        let n = c.evidence.iter().filter(|x| x.step == *step).count();
-        let label = if n > 1 {
-            format!("{} ×{n}", text::clip(step, 20))
-        } else {
-            text::clip(step, 24)
-        };
-        let _ = write!(
-            s,
-            "<text class=\"lbl\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            label_w - 8.0,
-            y + row_h / 2.0 + 4.0,
-            esc(&label)
-        );
-    }
-    for x in &c.evidence {
-        let k = steps.iter().position(|st| *st == x.step).unwrap_or(0);
-        let y = top + k as f64 * row_h + 4.0;
-        let x0 = label_w + plot_w * (finite(x.at_ms) - t0) / max;
-        let w = (plot_w * finite(x.duration_ms) / max).max(2.5);
-        let _ = write!(
-            s,
-            "<rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"2\" fill=\"{}\"><title>{}</title></rect>",
-            row_h - 8.0,
-            outcome_color(outcome_class(x)),
-            esc(&format!(
-                "+{} {}",
-                text::ms(finite(x.at_ms) - t0),
-                text::exchange_line(x)
-            ))
-        );
-    }
-    s.push_str("</svg>\n");
-    s
-}
-
 fn checks(out: &mut String, r: &Report) {
     if r.checks.is_empty() {
         return;
@@ -796,13 +421,10 @@ fn check_block(out: &mut String, i: usize, c: &CheckResult) {
 }
 
 fn finding(out: &mut String, i: usize, c: &CheckResult, f: &Finding) {
-    let (class, label) = match f.level {
-        FindingLevel::Fail => ("s-fail", "fail"),
-        FindingLevel::Warn => ("s-warn", "warn"),
-    };
+    let label = f.level.as_str();
     let _ = write!(
         out,
-        "<div class=\"finding {class}\"><div class=\"msg\"><span class=\"dot\">{label}</span> in step <code>{}</code>: {}</div><dl class=\"kv\">",
+        "<div class=\"finding s-{label}\"><div class=\"msg\"><span class=\"dot\">{label}</span> in step <code>{}</code>: {}</div><dl class=\"kv\">",
         esc(&f.step),
         esc(&f.message)
     );
@@ -1002,6 +624,15 @@ mod tests {
     }
 
     #[test]
+    fn assets_are_inlined_whole_and_cannot_close_their_element() {
+        let s = render(&empty_report());
+        assert!(s.contains(&format!("<style>\n{CSS}</style>")));
+        assert!(s.contains(&format!("<script>\n{JS}</script>")));
+        assert!(!CSS.to_ascii_lowercase().contains("</style"));
+        assert!(!JS.to_ascii_lowercase().contains("</script"));
+    }
+
+    #[test]
     fn odd_data_is_escaped_and_masked() {
         let s = render(&odd_report());
         assert!(!s.contains("<script>alert"), "unescaped title");
@@ -1058,29 +689,5 @@ mod tests {
         r.checks[0].status = Status::Fail;
         r.finalize();
         assert!(render(&r).contains("class=\"cut\""));
-    }
-
-    #[test]
-    fn ticks_are_nice() {
-        assert_eq!(tick_step(1000.0, 5.0), 200.0);
-        assert_eq!(tick_step(7.0, 6.0), 2.0);
-        assert_eq!(tick_step(0.0, 6.0), 1.0);
-        assert_eq!(tick_step(f64::NAN, 6.0), 1.0);
-        assert_eq!(tick_label(0.0), "0");
-        assert_eq!(tick_label(20.0), "20 ms");
-        assert_eq!(tick_label(0.30000000000000004), "0.3 ms");
-        assert_eq!(tick_label(2500.0), "2.5 s");
-    }
-
-    #[test]
-    fn log_scale_spans_whole_decades() {
-        let s = LogScale::over([4.2, 30_000.0, f64::NAN, 0.0].into_iter(), 0.0, 500.0);
-        assert_eq!((s.lo, s.hi), (1.0, 100_000.0));
-        assert_eq!(s.x(1.0), 0.0);
-        assert_eq!(s.x(100_000.0), 500.0);
-        assert_eq!(s.x(1000.0), 300.0);
-        assert_eq!(s.x(f64::NAN), 0.0);
-        let empty = LogScale::over(std::iter::empty(), 0.0, 100.0);
-        assert_eq!((empty.lo, empty.hi), (1.0, 100.0));
     }
 }

@@ -172,10 +172,7 @@ fn evidence_text(c: &CheckResult) -> String {
         let _ = writeln!(s, "  scenario: {sc}");
     }
     for f in &c.findings {
-        let level = match f.level {
-            FindingLevel::Fail => "fail",
-            FindingLevel::Warn => "warn",
-        };
+        let level = f.level.as_str();
         let _ = writeln!(s, "\n{level}: {}", text::one_line(&f.message));
         let _ = writeln!(s, "  step: {}", f.step);
         if let Some(e) = &f.expected {

@@ -277,10 +277,7 @@ fn check_detail(c: &CheckResult) -> String {
     }
     let mut curled = BTreeSet::new();
     for f in &c.findings {
-        let level = match f.level {
-            FindingLevel::Fail => "fail",
-            FindingLevel::Warn => "warn",
-        };
+        let level = f.level.as_str();
         let _ = writeln!(
             s,
             "- **{level}** in step {}: {}",

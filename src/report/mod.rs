@@ -9,6 +9,7 @@
 //! | HTML (one self-contained file) | [`html`] | `report.html` |
 //! | JUnit XML | [`junit`] | `junit.xml` |
 //! | HAR 1.2 (evidence export) | [`har`] | any path (`--har`) |
+//! | terminal summary | [`terminal`] | stdout (printed by `main.rs`) |
 //!
 //! [`diff`] compares two stored reports; [`curl`] turns a recorded request
 //! into a reproducible `curl` line.
@@ -21,6 +22,7 @@ pub mod json;
 pub mod junit;
 pub mod md;
 pub mod model;
+pub mod terminal;
 pub(crate) mod text;
 
 pub use model::*;
@@ -59,12 +61,13 @@ pub enum ReportError {
         found: u32,
         supported: u32,
     },
-    #[error("unknown report format `{0}` (expected a comma list of: md, html, json, junit)")]
+    #[error("unknown report format `{0}` (expected a comma list of: {names})", names = Format::names())]
     UnknownFormat(String),
 }
 
 /// A report format written into `--report-dir`. (HAR is not one of these: it
-/// goes to its own path, see [`write_all`].)
+/// goes to its own path, see [`write_all`].) What each one is called, where
+/// it goes and what renders it is said once, in [`Format::spec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
     Json,
@@ -73,28 +76,66 @@ pub enum Format {
     Junit,
 }
 
+/// Everything golive knows about one [`Format`].
+#[derive(Debug, Clone, Copy)]
+pub struct FormatSpec {
+    /// The name `--format` takes (and that [`Format`] displays as).
+    pub name: &'static str,
+    /// Other names `--format` accepts for it.
+    pub aliases: &'static [&'static str],
+    /// The file it is written to inside the report directory.
+    pub file_name: &'static str,
+    /// Renders a report in this format.
+    pub render: fn(&Report) -> Result<String, ReportError>,
+}
+
 impl Format {
     /// Every format, in the order they are written (`report.json` first: it is
     /// the source of truth).
     pub const ALL: [Format; 4] = [Format::Json, Format::Md, Format::Html, Format::Junit];
 
-    pub fn as_str(self) -> &'static str {
+    /// The one description of this format.
+    pub const fn spec(self) -> FormatSpec {
         match self {
-            Format::Json => "json",
-            Format::Md => "md",
-            Format::Html => "html",
-            Format::Junit => "junit",
+            Format::Json => FormatSpec {
+                name: "json",
+                aliases: &[],
+                file_name: "report.json",
+                render: json::to_string,
+            },
+            Format::Md => FormatSpec {
+                name: "md",
+                aliases: &["markdown"],
+                file_name: "report.md",
+                render: |r| Ok(md::render(r)),
+            },
+            Format::Html => FormatSpec {
+                name: "html",
+                aliases: &[],
+                file_name: "report.html",
+                render: |r| Ok(html::render(r)),
+            },
+            Format::Junit => FormatSpec {
+                name: "junit",
+                aliases: &["xml"],
+                file_name: "junit.xml",
+                render: |r| Ok(junit::render(r)),
+            },
         }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.spec().name
     }
 
     /// The file name the format is written to inside the report directory.
     pub fn file_name(self) -> &'static str {
-        match self {
-            Format::Json => "report.json",
-            Format::Md => "report.md",
-            Format::Html => "report.html",
-            Format::Junit => "junit.xml",
-        }
+        self.spec().file_name
+    }
+
+    /// The names `--format` takes, for messages: `json, md, html, junit`.
+    pub fn names() -> String {
+        Format::ALL.map(Format::as_str).join(", ")
     }
 
     /// Parses a comma list such as `md,html` (case-insensitive, spaces and empty
@@ -119,12 +160,7 @@ impl Format {
 
     /// Renders `report` in this format.
     pub fn render(self, report: &Report) -> Result<String, ReportError> {
-        Ok(match self {
-            Format::Json => json::to_string(report)?,
-            Format::Md => md::render(report),
-            Format::Html => html::render(report),
-            Format::Junit => junit::render(report),
-        })
+        (self.spec().render)(report)
     }
 }
 
@@ -137,13 +173,16 @@ impl std::fmt::Display for Format {
 impl std::str::FromStr for Format {
     type Err = ReportError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "json" => Ok(Format::Json),
-            "md" | "markdown" => Ok(Format::Md),
-            "html" => Ok(Format::Html),
-            "junit" | "xml" => Ok(Format::Junit),
-            _ => Err(ReportError::UnknownFormat(s.trim().to_string())),
-        }
+        let name = s.trim();
+        Format::ALL
+            .into_iter()
+            .find(|f| {
+                let spec = f.spec();
+                std::iter::once(spec.name)
+                    .chain(spec.aliases.iter().copied())
+                    .any(|n| n.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| ReportError::UnknownFormat(name.to_string()))
     }
 }
 
@@ -214,10 +253,30 @@ mod tests {
         assert_eq!(Format::parse_list("junit").unwrap(), vec![Format::Junit]);
         let err = Format::parse_list("md,pdf").unwrap_err();
         assert!(matches!(err, ReportError::UnknownFormat(ref f) if f == "pdf"));
-        assert!(err.to_string().contains("md, html, json, junit"));
+        assert!(err.to_string().contains("json, md, html, junit"));
         for f in Format::ALL {
             assert_eq!(f.as_str().parse::<Format>().unwrap(), f);
+            for alias in f.spec().aliases {
+                assert_eq!(alias.to_uppercase().parse::<Format>().unwrap(), f);
+            }
         }
+    }
+
+    #[test]
+    fn every_format_has_its_own_name_and_file() {
+        let mut names: Vec<&str> = Format::ALL
+            .iter()
+            .flat_map(|f| std::iter::once(f.as_str()).chain(f.spec().aliases.iter().copied()))
+            .collect();
+        let mut files: Vec<&str> = Format::ALL.map(Format::file_name).to_vec();
+        let (n, m) = (names.len(), files.len());
+        names.sort();
+        names.dedup();
+        files.sort();
+        files.dedup();
+        assert_eq!((names.len(), files.len()), (n, m));
+        assert!(!names.contains(&"all"), "`all` means every format");
+        assert_eq!(Format::names(), "json, md, html, junit");
     }
 
     #[test]

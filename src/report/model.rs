@@ -173,6 +173,16 @@ pub enum FindingLevel {
     Warn,
 }
 
+impl FindingLevel {
+    /// `fail` or `warn`, as the JSON report spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingLevel::Fail => "fail",
+            FindingLevel::Warn => "warn",
+        }
+    }
+}
+
 /// What an expectation rests on (the contract's marks): the vendor's
 /// documentation, or a convention the contract assumes. Points the contract
 /// leaves open are not checked, so they have no basis and make no finding.

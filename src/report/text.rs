@@ -278,6 +278,21 @@ pub(crate) fn one_line(s: &str) -> String {
     out.trim().to_string()
 }
 
+/// The standard reason phrase of an HTTP status (`429` → `Too Many
+/// Requests`), from the `http` crate's table; `None` for a status it has none
+/// for.
+pub(crate) fn reason_phrase(status: u16) -> Option<&'static str> {
+    hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+}
+
+/// A duration or offset fit to draw or export: NaN, infinities and negatives
+/// become 0.
+pub(crate) fn finite(v: f64) -> f64 {
+    if v.is_finite() { v.max(0.0) } else { 0.0 }
+}
+
 /// Cuts `s` to at most `max` characters, marking the cut with `…`.
 pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -538,6 +553,18 @@ pub(crate) mod tests {
         assert_eq!(md_code("`x"), "`` `x ``");
         assert_eq!(md_code(""), "` `");
         assert!(md_block("sh", "```\nx").starts_with("````sh\n"));
+    }
+
+    #[test]
+    fn reason_phrases_and_finite() {
+        assert_eq!(reason_phrase(429), Some("Too Many Requests"));
+        assert_eq!(reason_phrase(200), Some("OK"));
+        assert_eq!(reason_phrase(299), None);
+        assert_eq!(reason_phrase(1000), None);
+        assert_eq!(finite(-1.0), 0.0);
+        assert_eq!(finite(f64::NAN), 0.0);
+        assert_eq!(finite(f64::INFINITY), 0.0);
+        assert_eq!(finite(2.5), 2.5);
     }
 
     #[test]
