@@ -244,3 +244,35 @@ impl Apis {
             .map(|(id, _)| id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_path_is_claimed_by_one_api_and_the_rest_falls_back() {
+        let apis = Apis::builtin();
+        let removit = apis.named("removit").expect("registered");
+        let video = apis.named("removebgvideo").expect("registered");
+        for (path, owner) in [
+            ("/api/v1", removit),
+            ("/api/v1/", removit),
+            ("/api/v1/upload", removit),
+            ("/v1", video),
+            ("/v1/jobs/x/start", video),
+            ("/health", video),
+            ("/api/pricing", video),
+        ] {
+            let claimants: Vec<ApiId> = apis
+                .iter()
+                .filter(|(_, api)| api.claims(path))
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(claimants, vec![owner], "{path}");
+        }
+        for unclaimed in ["/", "/nope", "/api/v10", "/v10/jobs", "/healthz"] {
+            assert!(apis.iter().all(|(_, api)| !api.claims(unclaimed)));
+            assert_eq!(apis.claiming(unclaimed), video, "{unclaimed}");
+        }
+    }
+}
