@@ -153,6 +153,12 @@ impl Fx {
         r.json
     }
 
+    /// The video `credits_remaining` of `key`'s account, in whole credits.
+    async fn credits_remaining(&self, key: &str) -> i64 {
+        let remaining = self.summary(key).await["credits_remaining"].as_i64();
+        remaining.expect("whole credits remaining")
+    }
+
     /// Polls a Removit job until `state` is terminal.
     async fn removit_until_terminal(&self, key: &str, id: &str) -> (Vec<String>, Value) {
         let mut seen = Vec::new();
@@ -206,8 +212,8 @@ fn assert_rate_headers(r: &Resp) {
     }
 }
 
-/// A Removit error: the status, JSON, and `error` code.
-fn assert_removit_error(r: &Resp, status: u16, code: &str) {
+/// An error's status, a JSON body, a request id.
+fn assert_json_error(r: &Resp, status: u16) {
     assert_eq!(r.status, status, "{}", r.text);
     assert!(
         r.is_json(),
@@ -215,19 +221,18 @@ fn assert_removit_error(r: &Resp, status: u16, code: &str) {
         r.header("content-type"),
         r.text
     );
-    assert_eq!(r.json["error"], code, "{}", r.text);
     assert_request_id(r);
+}
+
+/// A Removit error: the status, JSON, and `error` code.
+fn assert_removit_error(r: &Resp, status: u16, code: &str) {
+    assert_json_error(r, status);
+    assert_eq!(r.json["error"], code, "{}", r.text);
 }
 
 /// A RemoveBGVideo error: envelope with code, message, request_id = header.
 fn assert_video_error(r: &Resp, status: u16, code: &str) {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert!(
-        r.is_json(),
-        "not JSON: {:?} {}",
-        r.header("content-type"),
-        r.text
-    );
+    assert_json_error(r, status);
     assert_eq!(r.json["error"]["code"], code, "{}", r.text);
     assert!(r.json["error"]["message"].is_string(), "{}", r.text);
     assert_eq!(
@@ -236,5 +241,4 @@ fn assert_video_error(r: &Resp, status: u16, code: &str) {
         "{}",
         r.text
     );
-    assert_request_id(r);
 }

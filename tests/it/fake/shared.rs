@@ -38,9 +38,7 @@ async fn idempotency_replay_conflict_and_reuse() {
                 .json(body),
         )
     };
-    let b0 = fx.summary(VALID).await["credits_remaining"]
-        .as_i64()
-        .unwrap();
+    let b0 = fx.credits_remaining(VALID).await;
     // Two at once: the second sees the first in flight.
     let (first, second) = tokio::join!(send("k1", &body), async {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -82,9 +80,7 @@ async fn idempotency_replay_conflict_and_reuse() {
     assert_eq!(good.status, 200);
     assert!(good.header("idempotent-replayed").is_none());
     // Without the header a retry really creates a second job and charge.
-    let b1 = fx.summary(VALID).await["credits_remaining"]
-        .as_i64()
-        .unwrap();
+    let b1 = fx.credits_remaining(VALID).await;
     let x = fx.create_video(VALID, body.clone()).await;
     let y = fx.create_video(VALID, body.clone()).await;
     assert_ne!(x.json["id"], y.json["id"]);

@@ -264,9 +264,7 @@ async fn video_costs_are_exact_fractions_everywhere() {
 #[tokio::test]
 async fn video_job_fails_refunds_and_can_restart() {
     let fx = Fx::healthy().await;
-    let b0 = fx.summary(VALID).await["credits_remaining"]
-        .as_i64()
-        .unwrap();
+    let b0 = fx.credits_remaining(VALID).await;
     let r = fx
         .create_video(
             VALID,
@@ -306,9 +304,7 @@ async fn video_job_fails_refunds_and_can_restart() {
 #[tokio::test]
 async fn video_created_start_conflicts_list_and_errors() {
     let fx = Fx::leisurely().await;
-    let b0 = fx.summary(VALID).await["credits_remaining"]
-        .as_i64()
-        .unwrap();
+    let b0 = fx.credits_remaining(VALID).await;
     let r = fx
         .create_video(
             VALID,
