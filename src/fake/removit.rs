@@ -280,7 +280,7 @@ fn read_multipart(call: &Call) -> Result<Input, ApiError> {
         .header("content-type")
         .and_then(multipart::boundary)
         .ok_or_else(|| "multipart/form-data needs a boundary".to_string())
-        .and_then(|b| multipart::parse(&call.req.body, &b))
+        .and_then(|b| multipart::parse(&call.req.body, &b).map_err(|e| e.to_string()))
         .map_err(|e| validation(json!({"body": [format!("Malformed multipart body: {e}")]})))?;
     let mut input = Input::default();
     for p in parts {

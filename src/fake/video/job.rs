@@ -207,7 +207,7 @@ pub(super) fn upload(call: &Call, _st: &mut State) -> Reply {
         .header("content-type")
         .and_then(multipart::boundary)
         .ok_or_else(|| "Content-Type must be multipart/form-data with a boundary".to_string())
-        .and_then(|b| multipart::parse(&call.req.body, &b));
+        .and_then(|b| multipart::parse(&call.req.body, &b).map_err(|e| e.to_string()));
     let parts = match parts {
         Ok(p) => p,
         Err(e) => return bad(&format!("Invalid multipart body: {e}")),
