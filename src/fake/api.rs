@@ -188,7 +188,7 @@ impl Call<'_> {
     pub(crate) fn error(&self, error: ApiError) -> Reply {
         self.core.error_reply(self.api, error, &self.request_id)
     }
-    /// A charge of `credits` to the caller's account in this API.
+    /// A charge of `credits` to `account`'s ledger in this API.
     pub(crate) fn charge(&self, account: usize, credits: super::Credits, day: i64) -> Charge {
         Charge {
             ledger: self.api,
