@@ -254,6 +254,26 @@ impl<'de> serde::Deserialize<'de> for Fault {
     }
 }
 
+/// The set of active faults (a bit set over [`Fault::ALL`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Faults(u32);
+
+impl Faults {
+    pub(crate) fn new(list: &[Fault]) -> Faults {
+        let mut bits = 0;
+        for f in list {
+            bits |= 1 << Self::bit(*f);
+        }
+        Faults(bits)
+    }
+    fn bit(f: Fault) -> u32 {
+        Fault::ALL.iter().position(|x| *x == f).unwrap_or(31) as u32
+    }
+    pub(crate) fn has(&self, f: Fault) -> bool {
+        self.0 & (1 << Self::bit(f)) != 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

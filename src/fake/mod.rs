@@ -5,13 +5,18 @@
 //! loopback port (tests, `golive check`); [`server::serve`] serves it with
 //! hyper on a multi-thread runtime (the long-running `golive fake`).
 
+mod api;
 pub mod core;
 pub mod credits;
+mod errors;
 pub mod faults;
+mod http;
+mod idempotency;
 mod multipart;
 pub mod ratelimit;
 mod removit;
 pub mod server;
+mod state;
 mod video;
 pub mod webhook;
 

@@ -40,15 +40,34 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// Parses the body; `Err` with a human message when it is not valid multipart.
-pub(crate) fn parse(body: &Bytes, boundary: &str) -> Result<Vec<Part>, String> {
+/// Why a body is not valid multipart (the message is shown to the client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum MultipartError {
+    #[error("multipart boundary not found")]
+    BoundaryNotFound,
+    #[error("truncated multipart body")]
+    Truncated,
+    #[error("malformed multipart delimiter")]
+    MalformedDelimiter,
+    #[error("multipart part without headers end")]
+    NoHeadersEnd,
+    #[error("multipart closing boundary missing")]
+    NoClosingBoundary,
+    #[error("multipart part without a name")]
+    NoName,
+    #[error("too many multipart parts")]
+    TooManyParts,
+}
+
+/// Parses the body; `Err` says why it is not valid multipart.
+pub(crate) fn parse(body: &Bytes, boundary: &str) -> Result<Vec<Part>, MultipartError> {
     let delim = format!("--{boundary}");
     let delim = delim.as_bytes();
-    let mut pos = find(body, delim, 0).ok_or("multipart boundary not found")?;
+    let mut pos = find(body, delim, 0).ok_or(MultipartError::BoundaryNotFound)?;
     let mut parts = Vec::new();
     loop {
         let after = pos + delim.len();
-        let rest = body.get(after..).ok_or("truncated multipart body")?;
+        let rest = body.get(after..).ok_or(MultipartError::Truncated)?;
         if rest.starts_with(b"--") {
             return Ok(parts);
         }
@@ -58,14 +77,14 @@ pub(crate) fn parse(body: &Bytes, boundary: &str) -> Result<Vec<Part>, String> {
         } else if rest.starts_with(b"\n") {
             after + 1
         } else {
-            return Err("malformed multipart delimiter".into());
+            return Err(MultipartError::MalformedDelimiter);
         };
         let head_end = find(body, b"\r\n\r\n", start)
             .map(|p| (p, p + 4))
             .or_else(|| find(body, b"\n\n", start).map(|p| (p, p + 2)))
-            .ok_or("multipart part without headers end")?;
+            .ok_or(MultipartError::NoHeadersEnd)?;
         let head = String::from_utf8_lossy(&body[start..head_end.0]).into_owned();
-        let next = find(body, delim, head_end.1).ok_or("multipart closing boundary missing")?;
+        let next = find(body, delim, head_end.1).ok_or(MultipartError::NoClosingBoundary)?;
         let mut data_end = next;
         if data_end >= head_end.1 + 2 && &body[data_end - 2..data_end] == b"\r\n" {
             data_end -= 2;
@@ -95,7 +114,7 @@ pub(crate) fn parse(body: &Bytes, boundary: &str) -> Result<Vec<Part>, String> {
                 content_type = Some(v.trim().to_ascii_lowercase());
             }
         }
-        let name = name.ok_or("multipart part without a name")?;
+        let name = name.ok_or(MultipartError::NoName)?;
         parts.push(Part {
             name,
             filename,
@@ -103,7 +122,7 @@ pub(crate) fn parse(body: &Bytes, boundary: &str) -> Result<Vec<Part>, String> {
             data: body.slice(head_end.1..data_end.max(head_end.1)),
         });
         if parts.len() > 64 {
-            return Err("too many multipart parts".into());
+            return Err(MultipartError::TooManyParts);
         }
         pos = next;
     }

@@ -1,16 +1,125 @@
-//! Removit (`/api/v1`): upload and status.
+//! Removit (`/api/v1`): upload and status, its `{"error", "message"}`
+//! envelope, and its two ways of presenting a key.
+
+use std::any::Any;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::FakeConfig;
-use super::core::{
-    Api, Call, Charge, Deadline, FakeCore, Fate, Handled, Reply, State, fate_of, is_http_url,
-    is_json_mime, mime, rfc3339, url_path,
-};
+use super::api::{ApiFake, ApiId, Call, Due, Handled, Route};
+use super::core::FakeCore;
 use super::credits::Credits;
-use super::faults::Fault;
+use super::errors::{ApiError, CommonError};
+use super::faults::{Fault, Faults};
+use super::http::{FakeRequest, Reply, is_http_url, is_json_mime, mime, rfc3339, url_path};
 use super::multipart;
+use super::state::{Deadline, Fate, Progress, State, fate_of};
+
+/// The Removit fake.
+pub(crate) struct Removit;
+
+/// Its name in packs (`fake: removit`).
+pub(crate) const NAME: &str = "removit";
+
+/// Removit's jobs, in its state slot.
+type Jobs = HashMap<String, RemovitJob>;
+
+fn jobs(st: &mut State, api: ApiId) -> &mut Jobs {
+    State::api_state(&mut st.apis, api)
+}
+
+impl ApiFake for Removit {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn claims(&self, path: &str) -> bool {
+        path == "/api/v1" || path.starts_with("/api/v1/")
+    }
+
+    fn route(&self, method: &str, path: &str, _faults: Faults) -> Option<Route> {
+        let get = method.eq_ignore_ascii_case("GET");
+        let post = method.eq_ignore_ascii_case("POST");
+        match path {
+            "/api/v1/upload" if post => Some(Route::keyed(upload).creating().idempotent()),
+            "/api/v1/status" if get => Some(Route::keyed(|c, s| status(c, s).into())),
+            _ => None,
+        }
+    }
+
+    fn common_error(&self, error: &CommonError) -> ApiError {
+        let message = error.message();
+        let in_details = |field: &str| {
+            let mut details = Details::new();
+            add(&mut details, field, message.clone());
+            validation(Value::Object(details))
+        };
+        match error {
+            CommonError::NotFound { .. } => ApiError::new(404, "not_found", message),
+            CommonError::Unauthorized { .. } => ApiError::new(401, "unauthorized", message),
+            CommonError::RateLimited => ApiError::new(429, "rate_limited", message),
+            CommonError::TooLarge => in_details("file"),
+            CommonError::IdempotencyKeyInvalid | CommonError::IdempotencyKeyReused => {
+                in_details("idempotency_key")
+            }
+            CommonError::IdempotencyInProgress => {
+                ApiError::new(409, "request_in_progress", message)
+            }
+            CommonError::Internal => {
+                let mut e =
+                    ApiError::new(503, "service_unavailable", "Internal error, retry later");
+                e.extra.push(("retry-after", "1".into()));
+                e
+            }
+        }
+    }
+
+    /// `{"error": code, "message": …}`, or `{"error": code, "details": …}`.
+    fn envelope(&self, error: &ApiError, _request_id: Option<&str>) -> Value {
+        match &error.details {
+            Some(details) => json!({"error": error.code, "details": details}),
+            None => json!({"error": error.code, "message": error.message}),
+        }
+    }
+
+    /// `X-Api-Key`, or `Authorization: Bearer` (unless `bearer-refused`).
+    fn presented_key<'r>(&self, req: &'r FakeRequest, faults: Faults) -> Option<&'r str> {
+        req.api_key_header().or_else(|| {
+            if faults.has(Fault::BearerRefused) {
+                return None;
+            }
+            let (scheme, token) = req.header("authorization")?.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+                .filter(|t| !t.is_empty())
+        })
+    }
+
+    fn new_state(&self) -> Box<dyn Any + Send> {
+        Box::new(Jobs::new())
+    }
+
+    /// A failing job fails: refund (unless `no-refund`).
+    fn settle(&self, core: &FakeCore, st: &mut State, due: Due<'_>) {
+        let Some(job) = jobs(st, due.api).get(due.job) else {
+            return;
+        };
+        if !core.faults.has(Fault::NoRefund) {
+            let account = job.account;
+            st.ledger(account, due.api).balance += UPLOAD_COST;
+        }
+    }
+}
+
+impl FakeCore {
+    /// The Removit credit balance of the account owning `key`.
+    pub fn removit_balance(&self, key: &str) -> Option<Credits> {
+        self.balance(key, NAME)
+    }
+}
 
 /// One upload costs one credit, taken at creation [conv].
 const UPLOAD_COST: Credits = Credits::whole(1);
@@ -75,232 +184,254 @@ fn guess_image_mime(filename: &str) -> Option<&'static str> {
     })
 }
 
+/// A field's messages, as Removit's 422 `details` list them.
+type Details = Map<String, Value>;
+
+fn add(details: &mut Details, field: &str, msg: impl Into<String>) {
+    if let Value::Array(list) = details
+        .entry(field.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()))
+    {
+        list.push(Value::String(msg.into()));
+    }
+}
+
+/// Removit's 422 `{"error": "validation", "details": …}`.
+fn validation(details: Value) -> ApiError {
+    ApiError::with_details(422, "validation", details)
+}
+
+/// An upload's fields and file, as sent (JSON or multipart).
+#[derive(Default)]
+struct Input {
+    fields: Map<String, Value>,
+    file: Option<File>,
+    /// Problems found while reading (a `file` in JSON).
+    details: Details,
+}
+
+/// A valid upload.
+struct Order {
+    file_url: Option<String>,
+    file: Option<File>,
+    mode: &'static str,
+    delivery_mode: &'static str,
+    output_format: &'static str,
+    params: Option<Value>,
+}
+
 /// `POST /api/v1/upload` (JSON or multipart).
-pub(crate) fn upload(call: &Call, st: &mut State) -> Handled {
-    let cfg = call.cfg();
+fn upload(call: &Call, st: &mut State) -> Handled {
+    let order = read_input(call).and_then(|input| validate(input).map_err(validation));
+    match order {
+        Ok(order) => create(call, st, order),
+        Err(error) => call.error(error).into(),
+    }
+}
+
+fn read_input(call: &Call) -> Result<Input, ApiError> {
     let m = mime(call.req);
-    let mut fields: Map<String, Value> = Map::new();
-    let mut file: Option<File> = None;
-    let mut details: Map<String, Value> = Map::new();
-    let add = |details: &mut Map<String, Value>, field: &str, msg: String| {
-        if let Value::Array(list) = details
-            .entry(field.to_string())
-            .or_insert_with(|| Value::Array(Vec::new()))
-        {
-            list.push(Value::String(msg));
+    if is_json_mime(&m) {
+        read_json(call)
+    } else if m == "multipart/form-data" {
+        read_multipart(call)
+    } else {
+        Err(validation(json!({"body": [
+            "Content-Type must be application/json or multipart/form-data"
+        ]})))
+    }
+}
+
+fn read_json(call: &Call) -> Result<Input, ApiError> {
+    if call.req.body.len() as u64 > call.cfg().max_json_bytes {
+        return Err(validation(json!({"body": ["Request body too large"]})));
+    }
+    let fields = match serde_json::from_slice::<Value>(&call.req.body) {
+        Ok(Value::Object(obj)) => obj,
+        Ok(_) => {
+            return Err(validation(
+                json!({"body": ["Request body must be a JSON object"]}),
+            ));
+        }
+        Err(e) => {
+            return Err(validation(
+                json!({"body": [format!("Malformed JSON: {e}")]}),
+            ));
         }
     };
-    if is_json_mime(&m) {
-        if call.req.body.len() as u64 > cfg.max_json_bytes {
-            return call
-                .validation(json!({"body": ["Request body too large"]}))
-                .into();
-        }
-        match serde_json::from_slice::<Value>(&call.req.body) {
-            Ok(Value::Object(obj)) => fields = obj,
-            Ok(_) => {
-                return call
-                    .validation(json!({"body": ["Request body must be a JSON object"]}))
-                    .into();
-            }
-            Err(e) => {
-                return call
-                    .validation(json!({"body": [format!("Malformed JSON: {e}")]}))
-                    .into();
-            }
-        }
-        if fields.get("file").is_some_and(|v| !v.is_null()) {
-            add(
-                &mut details,
-                "file",
-                "file must be sent as a multipart/form-data file part".into(),
-            );
-        }
-    } else if m == "multipart/form-data" {
-        let parts = call
-            .req
-            .header("content-type")
-            .and_then(multipart::boundary)
-            .ok_or_else(|| "multipart/form-data needs a boundary".to_string())
-            .and_then(|b| multipart::parse(&call.req.body, &b));
-        let parts = match parts {
-            Ok(p) => p,
-            Err(e) => {
-                return call
-                    .validation(json!({"body": [format!("Malformed multipart body: {e}")]}))
-                    .into();
-            }
-        };
-        for p in parts {
-            if p.name == "file" {
-                if p.data.len() as u64 > cfg.max_upload_bytes {
-                    return call.validation(json!({"file": ["File too large"]})).into();
-                }
-                let filename = p.filename.clone().unwrap_or_default();
-                let ct = match p.content_type.as_deref() {
-                    Some(ct) if ct != "application/octet-stream" => ct.to_string(),
-                    _ => guess_image_mime(&filename).unwrap_or("").to_string(),
-                };
-                file = Some(File {
-                    filename,
-                    content_type: ct,
-                    size: p.data.len(),
-                });
-            } else if !fields.contains_key(&p.name) {
-                fields.insert(
-                    p.name.clone(),
-                    Value::String(String::from_utf8_lossy(&p.data).into_owned()),
-                );
-            }
-        }
-    } else {
-        return call
-            .validation(json!({"body": [
-                "Content-Type must be application/json or multipart/form-data"
-            ]}))
-            .into();
+    let mut details = Details::new();
+    if fields.get("file").is_some_and(|v| !v.is_null()) {
+        add(
+            &mut details,
+            "file",
+            "file must be sent as a multipart/form-data file part",
+        );
     }
+    Ok(Input {
+        fields,
+        file: None,
+        details,
+    })
+}
 
-    // file_url / file
+fn read_multipart(call: &Call) -> Result<Input, ApiError> {
+    let parts = call
+        .req
+        .header("content-type")
+        .and_then(multipart::boundary)
+        .ok_or_else(|| "multipart/form-data needs a boundary".to_string())
+        .and_then(|b| multipart::parse(&call.req.body, &b).map_err(|e| e.to_string()))
+        .map_err(|e| validation(json!({"body": [format!("Malformed multipart body: {e}")]})))?;
+    let mut input = Input::default();
+    for p in parts {
+        if p.name == "file" {
+            if p.data.len() as u64 > call.cfg().max_upload_bytes {
+                return Err(validation(json!({"file": ["File too large"]})));
+            }
+            let filename = p.filename.clone().unwrap_or_default();
+            let ct = match p.content_type.as_deref() {
+                Some(ct) if ct != "application/octet-stream" => ct.to_string(),
+                _ => guess_image_mime(&filename).unwrap_or("").to_string(),
+            };
+            input.file = Some(File {
+                filename,
+                content_type: ct,
+                size: p.data.len(),
+            });
+        } else if !input.fields.contains_key(&p.name) {
+            let text = String::from_utf8_lossy(&p.data).into_owned();
+            input.fields.insert(p.name.clone(), Value::String(text));
+        }
+    }
+    Ok(input)
+}
+
+/// The upload's source: a `file_url` or a `file`, exactly one, usable.
+fn check_source(input: &mut Input) -> Option<String> {
+    let Input {
+        fields,
+        file,
+        details,
+    } = input;
     let file_url = match fields.get("file_url") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if is_http_url(s) => Some(s.clone()),
         Some(_) => {
-            add(
-                &mut details,
-                "file_url",
-                "must be an http or https URL".into(),
-            );
+            add(details, "file_url", "must be an http or https URL");
             None
         }
     };
     let has_url_field = fields.get("file_url").is_some_and(|v| !v.is_null());
     match (&file, has_url_field) {
         (None, false) if !details.contains_key("file") => {
-            add(
-                &mut details,
-                "file_url",
-                "file_url or file is required".into(),
-            );
+            add(details, "file_url", "file_url or file is required");
         }
-        (Some(_), true) => add(
-            &mut details,
-            "file_url",
-            "send exactly one of file_url or file".into(),
-        ),
+        (Some(_), true) => add(details, "file_url", "send exactly one of file_url or file"),
         _ => {}
     }
     if let Some(f) = &file {
         if f.size == 0 {
-            add(&mut details, "file", "file is empty".into());
+            add(details, "file", "file is empty");
         } else if !IMAGE_MIMES.contains(&f.content_type.as_str()) {
             add(
-                &mut details,
+                details,
                 "file",
-                "unsupported image type; expected png, jpeg, webp, gif, avif, tiff, psd or svg+xml"
-                    .into(),
+                "unsupported image type; expected png, jpeg, webp, gif, avif, tiff, psd or svg+xml",
             );
         }
     }
-    let enum_field = |details: &mut Map<String, Value>,
-                      name: &str,
-                      allowed: &[&'static str],
-                      default: &'static str| {
-        match fields.get(name) {
-            None | Some(Value::Null) => Some(default),
-            Some(Value::String(s)) => match one_of(s, allowed) {
-                Some(v) => Some(v),
-                None => {
-                    if let Value::Array(list) = details
-                        .entry(name.to_string())
-                        .or_insert_with(|| Value::Array(Vec::new()))
-                    {
-                        list.push(Value::String(format!(
-                            "must be one of: {}",
-                            allowed.join(", ")
-                        )));
-                    }
-                    None
-                }
-            },
-            Some(_) => {
-                if let Value::Array(list) = details
-                    .entry(name.to_string())
-                    .or_insert_with(|| Value::Array(Vec::new()))
-                {
-                    list.push(Value::String(format!(
-                        "must be a string, one of: {}",
-                        allowed.join(", ")
-                    )));
-                }
-                None
-            }
-        }
-    };
-    let mode = enum_field(&mut details, "mode", MODES, "clipping");
-    let delivery_mode = enum_field(&mut details, "delivery_mode", DELIVERY, "url");
-    let output_format = enum_field(&mut details, "output_format", FORMATS, "png");
-    let mut params = None;
-    if mode == Some("params") {
-        match fields.get("params") {
-            None | Some(Value::Null) => {
-                add(
-                    &mut details,
-                    "params",
-                    "params is required when mode=params".into(),
-                );
-            }
-            Some(Value::String(s)) if s.trim().is_empty() => {
-                add(
-                    &mut details,
-                    "params",
-                    "params is required when mode=params".into(),
-                );
-            }
-            Some(v @ (Value::String(_) | Value::Object(_))) => params = Some(v.clone()),
-            Some(_) => add(
-                &mut details,
-                "params",
-                "must be a string or an object".into(),
-            ),
-        }
-    }
-    let (Some(mode), Some(delivery_mode), Some(output_format), true) =
-        (mode, delivery_mode, output_format, details.is_empty())
-    else {
-        return call.validation(Value::Object(details)).into();
-    };
+    file_url
+}
 
-    // credits
-    let account = st.keys[call.key].account;
-    if st.accounts[account].removit_balance < UPLOAD_COST && !call.has(Fault::No402) {
-        return call
-            .removit_error(
-                402,
-                json!({"error": "insufficient_credits", "message": "Not enough credits"}),
-            )
-            .into();
-    }
+/// A string field out of `allowed`, `default` when absent.
+fn enum_field(
+    input: &mut Input,
+    name: &str,
+    allowed: &[&'static str],
+    default: &'static str,
+) -> Option<&'static str> {
+    let problem = match input.fields.get(name) {
+        None | Some(Value::Null) => return Some(default),
+        Some(Value::String(s)) => match one_of(s, allowed) {
+            Some(v) => return Some(v),
+            None => format!("must be one of: {}", allowed.join(", ")),
+        },
+        Some(_) => format!("must be a string, one of: {}", allowed.join(", ")),
+    };
+    add(&mut input.details, name, problem);
+    None
+}
 
-    // create
-    let marker = match (&file_url, &file) {
+/// `params`, required (a string or an object) when `mode=params`.
+fn check_params(input: &mut Input) -> Option<Value> {
+    let required = "params is required when mode=params";
+    match input.fields.get("params") {
+        None | Some(Value::Null) => add(&mut input.details, "params", required),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            add(&mut input.details, "params", required);
+        }
+        Some(v @ (Value::String(_) | Value::Object(_))) => return Some(v.clone()),
+        Some(_) => add(
+            &mut input.details,
+            "params",
+            "must be a string or an object",
+        ),
+    }
+    None
+}
+
+/// Every field checked; all problems at once.
+fn validate(mut input: Input) -> Result<Order, Value> {
+    let file_url = check_source(&mut input);
+    let mode = enum_field(&mut input, "mode", MODES, "clipping");
+    let delivery_mode = enum_field(&mut input, "delivery_mode", DELIVERY, "url");
+    let output_format = enum_field(&mut input, "output_format", FORMATS, "png");
+    let params = if mode == Some("params") {
+        check_params(&mut input)
+    } else {
+        None
+    };
+    match (mode, delivery_mode, output_format) {
+        (Some(mode), Some(delivery_mode), Some(output_format)) if input.details.is_empty() => {
+            Ok(Order {
+                file_url,
+                file: input.file,
+                mode,
+                delivery_mode,
+                output_format,
+                params,
+            })
+        }
+        _ => Err(Value::Object(input.details)),
+    }
+}
+
+/// Charges one credit and creates the job.
+fn create(call: &Call, st: &mut State, order: Order) -> Handled {
+    let account = call.account(st);
+    if call.ledger(st).balance < UPLOAD_COST && !call.has(Fault::No402) {
+        let error = ApiError::new(402, "insufficient_credits", "Not enough credits");
+        return call.error(error).into();
+    }
+    let marker = match (&order.file_url, &order.file) {
         (Some(u), _) => url_path(u),
         (None, Some(f)) => f.filename.clone(),
         (None, None) => String::new(),
     };
     let (fate, slow) = fate_of(&marker, call.has(Fault::StuckJobs));
-    let (variations, warnings, ignored) = match (mode, &params) {
+    let mode = order.mode;
+    let (variations, warnings, ignored) = match (mode, &order.params) {
         ("params", Some(p)) => parse_params(p),
         ("background", _) => (vec!["background", "compose"], Map::new(), Vec::new()),
         _ => (vec!["clipping"], Map::new(), Vec::new()),
     };
     let id = uuid::Uuid::now_v7().to_string();
-    st.accounts[account].removit_balance -= UPLOAD_COST;
+    call.ledger(st).balance -= UPLOAD_COST;
     let job = RemovitJob {
         account,
         mode,
-        delivery_mode,
-        output_format,
+        delivery_mode: order.delivery_mode,
+        output_format: order.output_format,
         created_ms: call.now,
         created_at: rfc3339(call.now),
         fate,
@@ -312,20 +443,20 @@ pub(crate) fn upload(call: &Call, st: &mut State) -> Handled {
     };
     if fate == Fate::Fail {
         let (step, _) = steps(&job, call.cfg());
-        st.push_deadline(call.now + 2 * step, Deadline::RemovitFail(id.clone()));
+        let deadline = Deadline {
+            api: call.api,
+            job: id.clone(),
+            run: 0,
+        };
+        st.push_deadline(call.now + 2 * step, deadline);
     }
-    st.removit_jobs.insert(id.clone(), job);
+    jobs(st, call.api).insert(id.clone(), job);
     Handled {
         reply: Reply::json(
             200,
             &json!({"job_id": id, "status": "queued", "mode": mode}),
         ),
-        charge: Some(Charge {
-            api: Api::Removit,
-            account,
-            credits: UPLOAD_COST,
-            day: call.day(),
-        }),
+        charge: Some(call.charge(account, UPLOAD_COST, call.day())),
     }
 }
 
@@ -378,34 +509,6 @@ fn steps(job: &RemovitJob, cfg: &FakeConfig) -> (u64, u64) {
     (total / 3, total)
 }
 
-/// A failing job fails: refund (unless `no-refund`).
-pub(crate) fn settle_fail(core: &FakeCore, st: &mut State, id: &str) {
-    let Some(job) = st.removit_jobs.get(id) else {
-        return;
-    };
-    if !core.faults.has(Fault::NoRefund) {
-        let account = job.account;
-        st.accounts[account].removit_balance += UPLOAD_COST;
-    }
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-pub(crate) enum Progress {
-    Int(u8),
-    Text(String),
-}
-
-impl Progress {
-    pub(crate) fn new(p: u8, drift: bool) -> Progress {
-        if drift {
-            Progress::Text(format!("{p}%"))
-        } else {
-            Progress::Int(p)
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct StatusView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -454,24 +557,20 @@ fn result_url(id: &str, variation: &str, format: &str) -> String {
 }
 
 /// `GET /api/v1/status?job_id=`.
-pub(crate) fn status(call: &Call, st: &mut State) -> Reply {
+fn status(call: &Call, st: &mut State) -> Reply {
     let Some(id) = call
         .req
         .query_param("job_id")
         .filter(|s| !s.trim().is_empty())
     else {
-        return call.validation(json!({"job_id": ["job_id is required"]}));
+        return call.error(validation(json!({"job_id": ["job_id is required"]})));
     };
-    let account = st.keys[call.key].account;
-    let Some(job) = st
-        .removit_jobs
+    let account = call.account(st);
+    let Some(job) = jobs(st, call.api)
         .get(id.trim())
         .filter(|j| j.account == account || call.has(Fault::IsolationLeak))
     else {
-        return call.removit_error(
-            404,
-            json!({"error": "not_found", "message": "Job not found"}),
-        );
+        return call.error(ApiError::new(404, "not_found", "Job not found"));
     };
     let drift = call.has(Fault::SchemaDrift);
     let (status, state, progress) = phase(job, call.cfg(), call.now);

@@ -202,80 +202,86 @@ impl Lcg {
     }
 }
 
+/// What the sweep draws requests from.
+const PATHS: &[&str] = &[
+    "/api/v1/upload",
+    "/api/v1/status",
+    "/v1/uploads",
+    "/v1/jobs",
+    "/v1/jobs/job_x",
+    "/v1/jobs/job_x/start",
+    "/v1/usage/summary",
+    "/v1/usage/events",
+    "/v1/admin/x",
+    "/health",
+    "/api/pricing",
+    "/",
+    "//",
+    "/v1/jobs//start",
+];
+const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "get", ""];
+const TYPES: &[&str] = &[
+    "application/json",
+    "multipart/form-data; boundary=b",
+    "multipart/form-data; boundary=",
+    "multipart/form-data",
+    "text/plain",
+    "",
+    "application/json; charset=utf-8",
+    "application/problem+json",
+];
+const BODIES: &[&[u8]] = &[
+    b"",
+    b"{}",
+    b"{",
+    b"null",
+    b"[1]",
+    b"{\"file_url\":\"https://e.com/a.png\",\"mode\":\"params\",\"params\":\"{\\\"x\\\":1}\"}",
+    b"{\"video_url\":\"https://e.com/a.mp4?duration=1e308\"}",
+    b"{\"video_url\":\"https://e.com/a.mp4?duration=-5\",\"bg_color\":[1,1]}",
+    b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\nxx\r\n--b--",
+    b"--b\r\nContent-Disposition: form-data\r\n\r\nxx\r\n--b--",
+    b"--b\r\n\r\n\r\n--b",
+    b"\xff\xfe\x00\x01",
+];
+const QUERIES: &[Option<&str>] = &[
+    None,
+    Some("job_id="),
+    Some("job_id=%ZZ"),
+    Some("limit=-1&offset=99999999999999999999&status=x"),
+    Some("days=90"),
+    Some("&&=&"),
+];
+
+/// One request drawn from the tables above.
+fn random_request(rng: &mut Lcg) -> FakeRequest {
+    let mut headers = vec![("content-type".to_string(), rng.pick(TYPES).to_string())];
+    match rng.next() % 4 {
+        0 => headers.push(("x-api-key".into(), "sk_test_valid".into())),
+        1 => headers.push(("authorization".into(), "Bearer sk_test_empty".into())),
+        2 => headers.push(("X-Api-Key".into(), "\u{0}bad".into())),
+        _ => {}
+    }
+    if rng.next() % 3 == 0 {
+        headers.push(("idempotency-key".into(), format!("k{}", rng.next() % 5)));
+    }
+    FakeRequest {
+        method: rng.pick(METHODS).to_string(),
+        path: rng.pick(PATHS).to_string(),
+        query: QUERIES[(rng.next() as usize) % QUERIES.len()].map(str::to_string),
+        headers,
+        body: Bytes::from_static(BODIES[(rng.next() as usize) % BODIES.len()]),
+    }
+}
+
 #[test]
 fn no_input_panics_the_core() {
-    let paths = [
-        "/api/v1/upload",
-        "/api/v1/status",
-        "/v1/uploads",
-        "/v1/jobs",
-        "/v1/jobs/job_x",
-        "/v1/jobs/job_x/start",
-        "/v1/usage/summary",
-        "/v1/usage/events",
-        "/v1/admin/x",
-        "/health",
-        "/api/pricing",
-        "/",
-        "//",
-        "/v1/jobs//start",
-    ];
-    let methods = ["GET", "POST", "PUT", "DELETE", "get", ""];
-    let types = [
-        "application/json",
-        "multipart/form-data; boundary=b",
-        "multipart/form-data; boundary=",
-        "multipart/form-data",
-        "text/plain",
-        "",
-        "application/json; charset=utf-8",
-        "application/problem+json",
-    ];
-    let bodies: [&[u8]; 12] = [
-        b"",
-        b"{}",
-        b"{",
-        b"null",
-        b"[1]",
-        b"{\"file_url\":\"https://e.com/a.png\",\"mode\":\"params\",\"params\":\"{\\\"x\\\":1}\"}",
-        b"{\"video_url\":\"https://e.com/a.mp4?duration=1e308\"}",
-        b"{\"video_url\":\"https://e.com/a.mp4?duration=-5\",\"bg_color\":[1,1]}",
-        b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\nxx\r\n--b--",
-        b"--b\r\nContent-Disposition: form-data\r\n\r\nxx\r\n--b--",
-        b"--b\r\n\r\n\r\n--b",
-        b"\xff\xfe\x00\x01",
-    ];
-    let queries = [
-        None,
-        Some("job_id="),
-        Some("job_id=%ZZ"),
-        Some("limit=-1&offset=99999999999999999999&status=x"),
-        Some("days=90"),
-        Some("&&=&"),
-    ];
     for faults in [vec![], Fault::ALL.to_vec()] {
         let (core, clock) = core(&faults);
         let mut rng = Lcg(42);
         for i in 0..3_000 {
             clock.0.fetch_add(rng.next() % 50, Ordering::SeqCst);
-            let mut headers = vec![("content-type".to_string(), rng.pick(&types).to_string())];
-            match rng.next() % 4 {
-                0 => headers.push(("x-api-key".into(), "sk_test_valid".into())),
-                1 => headers.push(("authorization".into(), "Bearer sk_test_empty".into())),
-                2 => headers.push(("X-Api-Key".into(), "\u{0}bad".into())),
-                _ => {}
-            }
-            if rng.next() % 3 == 0 {
-                headers.push(("idempotency-key".into(), format!("k{}", rng.next() % 5)));
-            }
-            let r = FakeRequest {
-                method: rng.pick(&methods).to_string(),
-                path: rng.pick(&paths).to_string(),
-                query: queries[(rng.next() as usize) % queries.len()].map(str::to_string),
-                headers,
-                body: Bytes::from_static(bodies[(rng.next() as usize) % bodies.len()]),
-            };
-            let resp = core.handle(r);
+            let resp = core.handle(random_request(&mut rng));
             assert!((200..600).contains(&resp.status), "request {i}");
             let _ = core.take_due_webhooks();
         }

@@ -1,22 +1,24 @@
-//! RemoveBGVideo (`/v1`): uploads, jobs, usage, admin.
+//! RemoveBGVideo's jobs: the model and its views, uploads, creation,
+//! starts, and how a run ends (charged or refunded, webhooks queued).
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::FakeConfig;
-use super::core::{
-    Call, Charge, Deadline, FakeCore, Fate, Handled, Reply, State, fate_of, is_http_url,
-    is_json_mime, mime, new_ulid, rfc3339, url_path,
-};
-use super::credits::Credits;
-use super::faults::Fault;
-use super::multipart;
-use super::removit::Progress;
+use super::super::FakeConfig;
+use super::super::api::{Call, Due, Handled};
+use super::super::core::FakeCore;
+use super::super::credits::Credits;
+use super::super::faults::Fault;
+use super::super::http::{Reply, is_http_url, is_json_mime, mime, new_ulid, rfc3339, url_path};
+use super::super::multipart;
+use super::super::state::{Deadline, Fate, Progress, State, fate_of};
+use super::{jobs, jobs_ref, video_error};
 
-const MODELS: &[(&str, i64)] = &[("original", 60), ("light", 45), ("pro", 180), ("human", 45)];
+pub(super) const MODELS: &[(&str, i64)] =
+    &[("original", 60), ("light", 45), ("pro", 180), ("human", 45)];
 const FORMATS: &[&str] = &["webm", "mov", "mp4", "gif", "webp", "png_sequence"];
 const BG_TYPES: &[&str] = &["transparent", "green", "white", "black", "blue", "custom"];
-const STATUSES: &[&str] = &["created", "pending", "processing", "completed", "failed"];
+pub(super) const STATUSES: &[&str] = &["created", "pending", "processing", "completed", "failed"];
 const VIDEO_MIMES: &[&str] = &[
     "video/mp4",
     "video/quicktime",
@@ -41,7 +43,7 @@ pub(crate) enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Status::Created => "created",
             Status::Processing => "processing",
@@ -66,7 +68,7 @@ pub(crate) struct VideoJob {
     duration_seconds: f64,
     fate: Fate,
     slow: bool,
-    status: Status,
+    pub(super) status: Status,
     /// Start of the current run.
     started_ms: Option<u64>,
     run: u32,
@@ -140,7 +142,7 @@ pub(crate) struct JobView<'a> {
     metadata: Option<&'a Value>,
 }
 
-pub(crate) fn job_view<'a>(
+pub(super) fn job_view<'a>(
     job: &'a VideoJob,
     cfg: &FakeConfig,
     now: u64,
@@ -198,14 +200,14 @@ fn sanitize_filename(name: &str) -> String {
 }
 
 /// `POST /v1/uploads` (multipart `file`).
-pub(crate) fn upload(call: &Call, _st: &mut State) -> Reply {
-    let bad = |msg: &str| call.video_error(400, "invalid_request", msg);
+pub(super) fn upload(call: &Call, _st: &mut State) -> Reply {
+    let bad = |msg: &str| video_error(call, 400, "invalid_request", msg);
     let parts = call
         .req
         .header("content-type")
         .and_then(multipart::boundary)
         .ok_or_else(|| "Content-Type must be multipart/form-data with a boundary".to_string())
-        .and_then(|b| multipart::parse(&call.req.body, &b));
+        .and_then(|b| multipart::parse(&call.req.body, &b).map_err(|e| e.to_string()));
     let parts = match parts {
         Ok(p) => p,
         Err(e) => return bad(&format!("Invalid multipart body: {e}")),
@@ -341,7 +343,8 @@ fn duration_of(url: &str, default: f64) -> f64 {
 }
 
 fn insufficient(call: &Call, needed: Credits, balance: Credits) -> Reply {
-    call.video_error(
+    video_error(
+        call,
         402,
         "insufficient_credits",
         &format!("Insufficient credits: this job needs {needed}, the balance is {balance}"),
@@ -350,7 +353,7 @@ fn insufficient(call: &Call, needed: Credits, balance: Credits) -> Reply {
 
 /// Takes the credits and starts a run.
 fn start_run(call: &Call, st: &mut State, id: &str) {
-    let Some(job) = st.video_jobs.get_mut(id) else {
+    let Some(job) = jobs(st, call.api).jobs.get_mut(id) else {
         return;
     };
     let c = if call.has(Fault::WrongPrice) {
@@ -373,11 +376,10 @@ fn start_run(call: &Call, st: &mut State, id: &str) {
     let day = job.created_day;
     let account = job.account;
     let hook = job.webhook_url.is_some();
-    let acct = &mut st.accounts[account];
-    acct.video_balance -= c;
-    let daily = acct.daily.entry(day).or_default();
-    daily.credits_used += c;
+    let ledger = st.ledger(account, call.api);
+    ledger.debit(c, day);
     if was_failed {
+        let daily = ledger.daily.entry(day).or_default();
         daily.failed = daily.failed.saturating_sub(1);
     }
     if !stuck {
@@ -386,16 +388,28 @@ fn start_run(call: &Call, st: &mut State, id: &str) {
         } else {
             end
         };
-        st.push_deadline(at, Deadline::VideoEnd(id.to_string(), run));
+        let deadline = Deadline {
+            api: call.api,
+            job: id.to_string(),
+            run,
+        };
+        st.push_deadline(at, deadline);
     }
     if hook {
-        st.webhooks.push_back((id.to_string(), "job.started"));
+        st.webhooks
+            .push_back((call.api, id.to_string(), "job.started"));
     }
 }
 
 /// A run ends: completion (charged) or failure (refunded).
-pub(crate) fn settle_end(core: &FakeCore, st: &mut State, id: &str, run: u32, at: u64) {
-    let Some(job) = st.video_jobs.get_mut(id) else {
+pub(super) fn settle_end(core: &FakeCore, st: &mut State, due: Due<'_>) {
+    let Due {
+        api,
+        job: id,
+        run,
+        at,
+    } = due;
+    let Some(job) = jobs(st, api).jobs.get_mut(id) else {
         return;
     };
     if job.run != run || job.status != Status::Processing {
@@ -428,9 +442,9 @@ pub(crate) fn settle_end(core: &FakeCore, st: &mut State, id: &str, run: u32, at
         event = "job.completed";
     }
     let hook = job.webhook_url.is_some();
-    let acct = &mut st.accounts[account];
-    acct.video_balance += refund;
-    let daily = acct.daily.entry(day).or_default();
+    let ledger = st.ledger(account, api);
+    ledger.balance += refund;
+    let daily = ledger.daily.entry(day).or_default();
     daily.credits_used -= refund;
     if failed {
         daily.failed += 1;
@@ -438,21 +452,21 @@ pub(crate) fn settle_end(core: &FakeCore, st: &mut State, id: &str, run: u32, at
         daily.completed += 1;
     }
     if hook {
-        st.webhooks.push_back((id.to_string(), event));
+        st.webhooks.push_back((api, id.to_string(), event));
     }
 }
 
 /// `POST /v1/jobs`.
-pub(crate) fn create_job(call: &Call, st: &mut State) -> Handled {
+pub(super) fn create_job(call: &Call, st: &mut State) -> Handled {
     let new = match parse_new_job(call) {
         Ok(n) => n,
-        Err(msg) => return call.video_error(400, "invalid_request", &msg).into(),
+        Err(msg) => return video_error(call, 400, "invalid_request", &msg).into(),
     };
-    let account = st.keys[call.key].account;
+    let account = call.account(st);
     let duration = duration_of(&new.video_url, call.cfg().default_duration_seconds);
     let c = cost(new.model, duration);
     if new.auto_start {
-        let balance = st.accounts[account].video_balance;
+        let balance = call.ledger(st).balance;
         if balance < c && !call.has(Fault::No402) {
             return insufficient(call, c, balance).into();
         }
@@ -460,7 +474,13 @@ pub(crate) fn create_job(call: &Call, st: &mut State) -> Handled {
     let (fate, slow) = fate_of(&url_path(&new.video_url), call.has(Fault::StuckJobs));
     let id = format!("job_{}", new_ulid());
     let day = call.day();
-    st.video_jobs.insert(
+    let store = jobs(st, call.api);
+    store
+        .by_account
+        .entry(account)
+        .or_default()
+        .push(id.clone());
+    store.jobs.insert(
         id.clone(),
         VideoJob {
             id: id.clone(),
@@ -486,20 +506,13 @@ pub(crate) fn create_job(call: &Call, st: &mut State) -> Handled {
             webhook_events: Vec::new(),
         },
     );
-    let acct = &mut st.accounts[account];
-    acct.video_jobs.push(id.clone());
-    acct.daily.entry(day).or_default().jobs += 1;
+    call.ledger(st).daily.entry(day).or_default().jobs += 1;
     let (status, message, charge) = if new.auto_start {
         start_run(call, st, &id);
         (
             "processing",
             "Job created and processing started",
-            Some(Charge {
-                api: super::core::Api::Video,
-                account,
-                credits: c,
-                day,
-            }),
+            Some(call.charge(account, c, day)),
         )
     } else {
         (
@@ -518,40 +531,36 @@ pub(crate) fn create_job(call: &Call, st: &mut State) -> Handled {
 }
 
 fn not_found(call: &Call) -> Reply {
-    call.video_error(404, "not_found", "Job not found")
+    video_error(call, 404, "not_found", "Job not found")
 }
 
 /// The caller's job `id` (any account's under `isolation-leak`).
 fn visible_job<'a>(call: &Call, st: &'a State, id: &str) -> Option<&'a VideoJob> {
-    let account = st.keys[call.key].account;
-    st.video_jobs
+    let account = call.account(st);
+    jobs_ref(st, call.api)
+        .jobs
         .get(id)
         .filter(|j| j.account == account || call.has(Fault::IsolationLeak))
 }
 
 /// `POST /v1/jobs/{id}/start`.
-pub(crate) fn start_job(call: &Call, st: &mut State, id: &str) -> Handled {
-    let account = st.keys[call.key].account;
+pub(super) fn start_job(call: &Call, st: &mut State, id: &str) -> Handled {
+    let account = call.account(st);
     let Some(job) = visible_job(call, st, id) else {
         return not_found(call).into();
     };
     match job.status {
         Status::Processing | Status::Completed if !call.has(Fault::RestartAllowed) => {
-            return call
-                .video_error(
-                    409,
-                    "invalid_state",
-                    &format!(
-                        "Job is {}; only created or failed jobs can be started",
-                        job.status.as_str()
-                    ),
-                )
-                .into();
+            let message = format!(
+                "Job is {}; only created or failed jobs can be started",
+                job.status.as_str()
+            );
+            return video_error(call, 409, "invalid_state", &message).into();
         }
         _ => {}
     }
     let c = cost(job.model, job.duration_seconds);
-    let balance = st.accounts[account].video_balance;
+    let balance = st.accounts[account].ledgers[call.api].balance;
     if balance < c && !call.has(Fault::No402) {
         return insufficient(call, c, balance).into();
     }
@@ -562,17 +571,12 @@ pub(crate) fn start_job(call: &Call, st: &mut State, id: &str) -> Handled {
             200,
             &json!({"success": true, "id": id, "status": "processing", "message": "Job started"}),
         ),
-        charge: Some(Charge {
-            api: super::core::Api::Video,
-            account,
-            credits: c,
-            day,
-        }),
+        charge: Some(call.charge(account, c, day)),
     }
 }
 
 /// `GET /v1/jobs/{id}`.
-pub(crate) fn get_job(call: &Call, st: &mut State, id: &str) -> Reply {
+pub(super) fn get_job(call: &Call, st: &mut State, id: &str) -> Reply {
     let Some(job) = visible_job(call, st, id) else {
         return not_found(call);
     };
@@ -580,132 +584,4 @@ pub(crate) fn get_job(call: &Call, st: &mut State, id: &str) -> Reply {
         200,
         &job_view(job, call.cfg(), call.now, call.has(Fault::SchemaDrift)),
     )
-}
-
-/// An integer query parameter in `lo..=hi`, `default` when absent.
-fn int_param(call: &Call, name: &str, default: u64, lo: u64, hi: u64) -> Result<u64, Reply> {
-    match call.req.query_param(name) {
-        None => Ok(default),
-        Some(v) => match v.trim().parse::<u64>() {
-            Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-            _ => Err(call.video_error(
-                400,
-                "invalid_request",
-                &format!("{name} must be an integer between {lo} and {hi}"),
-            )),
-        },
-    }
-}
-
-/// `GET /v1/jobs?limit=&offset=&status=`.
-pub(crate) fn list_jobs(call: &Call, st: &mut State) -> Reply {
-    let limit = match int_param(call, "limit", 20, 1, 100) {
-        Ok(v) => v as usize,
-        Err(r) => return r,
-    };
-    let offset = match int_param(call, "offset", 0, 0, u64::from(u32::MAX)) {
-        Ok(v) => v as usize,
-        Err(r) => return r,
-    };
-    let filter = match call.req.query_param("status") {
-        None => None,
-        Some(s) => match STATUSES.iter().copied().find(|x| *x == s) {
-            Some("pending") => Some("created"),
-            Some(x) => Some(x),
-            None => {
-                return call.video_error(
-                    400,
-                    "invalid_request",
-                    &format!("status must be one of: {}", STATUSES.join(", ")),
-                );
-            }
-        },
-    };
-    let account = st.keys[call.key].account;
-    let drift = call.has(Fault::SchemaDrift);
-    let mut total = 0usize;
-    let mut jobs = Vec::new();
-    for id in st.accounts[account].video_jobs.iter().rev() {
-        let Some(job) = st.video_jobs.get(id) else {
-            continue;
-        };
-        if filter.is_some_and(|f| f != job.status.as_str()) {
-            continue;
-        }
-        if total >= offset && jobs.len() < limit {
-            jobs.push(job_view(job, call.cfg(), call.now, drift));
-        }
-        total += 1;
-    }
-    Reply::json(
-        200,
-        &json!({"jobs": jobs, "total": total, "limit": limit, "offset": offset}),
-    )
-}
-
-/// `GET /v1/usage/summary?days=N`.
-pub(crate) fn usage_summary(call: &Call, st: &mut State) -> Reply {
-    let days = match int_param(call, "days", 7, 1, 90) {
-        Ok(v) => v as i64,
-        Err(r) => return r,
-    };
-    let acct = &st.accounts[st.keys[call.key].account];
-    let today = call.day();
-    let (mut jobs, mut completed, mut failed, mut credits) = (0u64, 0u64, 0u64, Credits::ZERO);
-    let mut daily = Vec::new();
-    for day in (today - days + 1)..=today {
-        let d = acct.daily.get(&day).copied().unwrap_or_default();
-        jobs += d.jobs;
-        completed += d.completed;
-        failed += d.failed;
-        credits += d.credits_used;
-        let date = chrono::DateTime::from_timestamp(day * 86_400, 0)
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
-        daily.push(
-            json!({"date": date, "jobs": d.jobs, "completed_jobs": d.completed,
-            "credits_used": d.credits_used}),
-        );
-    }
-    Reply::json(
-        200,
-        &json!({"days": days, "total_jobs": jobs, "completed_jobs": completed,
-            "failed_jobs": failed, "credits_used": credits,
-            "credits_remaining": acct.video_balance, "daily": daily}),
-    )
-}
-
-/// `GET /v1/usage/events?limit=N`.
-pub(crate) fn usage_events(call: &Call, st: &mut State) -> Reply {
-    let limit = match int_param(call, "limit", 20, 1, 100) {
-        Ok(v) => v as usize,
-        Err(r) => return r,
-    };
-    let acct = &st.accounts[st.keys[call.key].account];
-    let events: Vec<_> = acct.events.iter().rev().take(limit).collect();
-    Reply::json(200, &json!({"events": events}))
-}
-
-/// `/v1/admin/*` under the `admin-exposed` fault: account data to anyone
-/// with a key.
-pub(crate) fn admin(_call: &Call, st: &mut State) -> Reply {
-    let accounts: Vec<Value> = st
-        .accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let keys: Vec<Value> = st
-                .keys
-                .iter()
-                .filter(|k| k.account == i)
-                .map(|k| json!({"key": k.key, "disabled": k.disabled}))
-                .collect();
-            json!({"account": a.name, "credits": a.video_balance, "keys": keys,
-                "jobs": a.video_jobs.len()})
-        })
-        .collect();
-    let mut body = Map::new();
-    body.insert("admin".into(), Value::Bool(true));
-    body.insert("accounts".into(), Value::Array(accounts));
-    Reply::json(200, &Value::Object(body))
 }
