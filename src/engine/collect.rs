@@ -219,6 +219,23 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
     let Some(file) = schema.filter(|f| f != crate::pack::NO_SCHEMA) else {
         return;
     };
+    if r.json.is_none() && (r.capped || r.body_size > super::http::KEEP_LIMIT) {
+        out.push(Problem {
+            level: FindingLevel::Fail,
+            key: format!("oversize {ep_label} {status}"),
+            message: format!(
+                "{status} from `{ep_label}` has a {} body, too large to judge against {file} (golive keeps {} KiB of a body for this check and reads at most {} KiB)",
+                if r.capped { format!("more than {}-byte", super::http::MAX_BODY) } else { format!("{}-byte", r.body_size) },
+                super::http::KEEP_LIMIT / 1024,
+                super::http::MAX_BODY / 1024
+            ),
+            expected: Some(format!("a JSON body matching {file}")),
+            actual: Some(short(&String::from_utf8_lossy(&r.body))),
+            pointer: None,
+            advice: None,
+        });
+        return;
+    }
     let Some(body) = &r.json else {
         out.push(Problem {
             level: FindingLevel::Fail,

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,6 +24,13 @@ use crate::report::{Exchange, Finding, FindingLevel};
 pub const WAIT_CAP: Duration = Duration::from_secs(30);
 /// Automatic retries of a 429 / 5xx / transport failure outside `raw` steps.
 const RETRIES: usize = 3;
+/// The longest golive waits on one `Retry-After` before retrying; a longer
+/// one is reported and not waited on.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
+/// The most polls of one job (with the shortest interval below, a poll
+/// deadline cannot turn into an unbounded request loop).
+pub const MAX_POLLS: usize = 1000;
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Everything one check accumulates.
 #[derive(Default)]
@@ -36,14 +44,49 @@ pub struct CheckState {
     pub received: Vec<Option<Arc<Received>>>,
     sent: HashMap<String, Prepared>,
     uuid: String,
+    /// When the check is cut off (its own limit or the run's, whichever is first).
+    pub deadline: Option<Instant>,
+    /// The check's id, for reasons that later checks of the pack quote.
+    pub check: String,
 }
 
 impl CheckState {
+    pub fn for_check(id: &str) -> CheckState {
+        CheckState {
+            check: id.to_string(),
+            ..CheckState::default()
+        }
+    }
+
     fn record(&mut self, ex: Exchange, endpoint: Option<String>, rec: Option<Received>) -> usize {
         self.evidence.push(ex);
         self.endpoints.push(endpoint);
-        self.received.push(rec.map(Arc::new));
+        // Kept past the step (polls, the pack-wide checks): a bounded copy.
+        self.received.push(rec.map(|r| {
+            Arc::new(if r.body.len() > http::KEEP_LIMIT {
+                r.slim()
+            } else {
+                r
+            })
+        }));
         self.evidence.len() - 1
+    }
+
+    /// Time left before the check is cut off (unbounded without a deadline).
+    fn remaining(&self) -> Duration {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::MAX)
+    }
+
+    /// A finding about one response, once per check (429s repeat).
+    fn finding_once(&mut self, step: &str, message: String, idx: usize, r: &Received) {
+        if self.findings.iter().any(|f| f.message == message) {
+            return;
+        }
+        let f = self.finding(Level::Fail, step, message);
+        f.exchange = Some(idx);
+        f.request_id = r.request_id.clone();
     }
 
     fn finding(&mut self, level: Level, step: &str, message: String) -> &mut Finding {
@@ -194,6 +237,12 @@ async fn run_step(
             .advice = Some(
                 "a Retry-After this long makes the API unusable for interactive clients".into(),
             );
+        }
+        if d.min(WAIT_CAP) >= st.remaining() {
+            return Err(format!(
+                "{label}: a wait of {:.1} s would outlast the check's time limit",
+                d.min(WAIT_CAP).as_secs_f64()
+            ));
         }
         tokio::time::sleep(d.min(WAIT_CAP)).await;
         return Ok(());
@@ -430,8 +479,9 @@ fn expects_status(expect: &Expect, status: u16) -> bool {
 }
 
 /// Sends with the client-side resilience a real integration has: a 429 waits
-/// out `Retry-After`, a 502/503/504 or a transport failure is retried with a
-/// short back-off. Every attempt is evidence. Returns the last response.
+/// out `Retry-After` (when it is usable and at most `RETRY_AFTER_CAP`), a
+/// 502/503/504 or a transport failure is retried with a short back-off.
+/// Every attempt is evidence. Returns the last response.
 async fn send_with_retry(
     run: &PackRun,
     p: &Prepared,
@@ -453,26 +503,41 @@ async fn send_with_retry(
         .await;
         match out {
             Outcome::Response(r) => {
-                let retryable = matches!(r.status, 429 | 502 | 503 | 504)
-                    && !step.raw
-                    && !expects_status(expect, r.status)
-                    && attempt < RETRIES;
                 let idx = st.record(ex, p.endpoint.clone(), Some(r.clone()));
-                if !retryable {
+                if r.capped {
+                    st.finding_once(
+                        label,
+                        format!(
+                            "the response body is longer than golive reads ({} KiB): the rest was not read",
+                            http::MAX_BODY / 1024
+                        ),
+                        idx,
+                        &r,
+                    );
+                }
+                if step.raw || expects_status(expect, r.status) {
                     return Some((idx, r));
                 }
-                attempt += 1;
-                let wait = if r.status == 429 {
-                    r.header("retry-after")
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .filter(|s| s.is_finite() && *s >= 0.0)
-                        .map(Duration::from_secs_f64)
-                        .unwrap_or(Duration::from_secs(1))
-                        .min(Duration::from_secs(10))
-                } else {
-                    Duration::from_millis(200 * attempt as u64)
+                let wait = match r.status {
+                    // Once a request stayed limited through every back-off,
+                    // the pack's later 429s are not waited on again.
+                    429 if run.limited.load(Ordering::Relaxed) => None,
+                    429 => retry_wait(st, label, idx, &r),
+                    502..=504 => Some(Duration::from_millis(200 * (attempt as u64 + 1))),
+                    _ => None,
                 };
-                tokio::time::sleep(wait).await;
+                if r.status != 429 {
+                    run.limited.store(false, Ordering::Relaxed);
+                } else if attempt >= RETRIES {
+                    run.limited.store(true, Ordering::Relaxed);
+                }
+                match wait {
+                    Some(w) if attempt < RETRIES && w < st.remaining() => {
+                        attempt += 1;
+                        tokio::time::sleep(w).await;
+                    }
+                    _ => return Some((idx, r)),
+                }
             }
             Outcome::Failed(_) => {
                 st.record(ex, p.endpoint.clone(), None);
@@ -484,6 +549,90 @@ async fn send_with_retry(
             }
         }
     }
+}
+
+/// What a 429's `Retry-After` asks for, judged as golive acts on it: the wait
+/// to make before retrying, or `None` (not waited on). Unusable values are
+/// findings on the step, once per check.
+fn retry_wait(st: &mut CheckState, label: &str, idx: usize, r: &Received) -> Option<Duration> {
+    let now = chrono::Utc::now();
+    if let Some(reset) = r.header("x-ratelimit-reset").map(str::trim) {
+        if let Ok(at) = reset.parse::<i64>() {
+            if at < now.timestamp() - 5 {
+                st.finding_once(
+                    label,
+                    format!(
+                        "429 with X-RateLimit-Reset {at}, {} s in the past (Unix seconds): a client waiting for the reset would retry at once",
+                        now.timestamp() - at
+                    ),
+                    idx,
+                    r,
+                );
+            }
+        }
+    }
+    let Some(value) = r.header("retry-after").map(str::trim) else {
+        return Some(Duration::from_secs(1));
+    };
+    let secs = match parse_retry_after(value, now) {
+        Ok(s) => s,
+        Err(why) => {
+            st.finding_once(
+                label,
+                format!("429 with an unusable Retry-After `{}`: {why}", clip(value)),
+                idx,
+                r,
+            );
+            return Some(Duration::from_secs(1));
+        }
+    };
+    if secs > RETRY_AFTER_CAP.as_secs_f64() {
+        st.finding_once(
+            label,
+            format!(
+                "429 with Retry-After {:.0} s, longer than golive waits ({} s): not waited on",
+                secs,
+                RETRY_AFTER_CAP.as_secs()
+            ),
+            idx,
+            r,
+        );
+        return None;
+    }
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// `Retry-After` as seconds from `now`: whole seconds ≥ 1, as the contract
+/// says; an HTTP date is read but one in the past is refused.
+fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Result<f64, String> {
+    if let Ok(n) = value.parse::<u64>() {
+        return if n == 0 {
+            Err("0 s asks for an immediate retry; the contract says whole seconds ≥ 1".into())
+        } else {
+            Ok(n as f64)
+        };
+    }
+    if let Ok(at) = chrono::DateTime::parse_from_rfc2822(value) {
+        let secs = (at.with_timezone(&chrono::Utc) - now).num_milliseconds() as f64 / 1000.0;
+        return if secs <= 0.0 {
+            Err(format!(
+                "an HTTP date {:.0} s in the past, i.e. no back-off at all",
+                -secs
+            ))
+        } else {
+            Ok(secs)
+        };
+    }
+    Err("neither whole seconds nor an HTTP date".into())
+}
+
+/// At most 80 characters of a server-sent value, for a finding's message.
+fn clip(v: &str) -> String {
+    let mut out: String = v.chars().take(80).collect();
+    if v.chars().count() > 80 {
+        out.push('…');
+    }
+    out
 }
 
 /// Applies an `expect` to one response.
@@ -808,17 +957,40 @@ fn capture_one(src: &str, r: &Received) -> Value {
     }
 }
 
+/// Captures the step's values. A value taken from a body that is not JSON
+/// cannot be captured: the check ends here, since later steps depend on it.
 fn capture(
     _run: &PackRun,
     step: &Step,
-    _label: &str,
+    label: &str,
     st: &mut CheckState,
     r: &Received,
 ) -> Result<(), String> {
     for (name, src) in &step.capture {
+        if src.starts_with("body") && r.json.is_none() {
+            return Err(format!(
+                "{label}: `{name}` could not be captured: {}",
+                not_json_reason(r)
+            ));
+        }
         st.vars.insert(name.clone(), capture_one(src, r));
     }
     Ok(())
+}
+
+/// Why a response has no JSON body, in words.
+fn not_json_reason(r: &Received) -> String {
+    if r.capped {
+        format!(
+            "the {} body was cut at golive's {} KiB cap, so it could not be parsed",
+            r.status,
+            http::MAX_BODY / 1024
+        )
+    } else if r.body.is_empty() {
+        format!("the {} response has an empty body, not JSON", r.status)
+    } else {
+        format!("the {} body is not JSON: {}", r.status, short_body(r))
+    }
 }
 
 async fn run_poll(
@@ -851,6 +1023,15 @@ async fn run_poll(
     let deadline =
         look_d(st, &poll.deadline, &jobs.poll.deadline).map_err(|e| format!("{label}: {e}"))?;
     let backoff = poll.backoff.unwrap_or(jobs.poll.backoff);
+    interval = interval.max(MIN_POLL_INTERVAL);
+    // A job of this pack already missed its deadline: this one is not waited
+    // on again (that check carries the evidence).
+    if let Some(why) = run.stuck_job.lock().map(|g| g.clone()).unwrap_or(None) {
+        return Err(format!("{label}: not polled: {why}"));
+    }
+    // The poll ends in time for the check to report it, not at the check's cut-off.
+    let poll_deadline = deadline;
+    let deadline = deadline.min(st.remaining().saturating_sub(Duration::from_millis(500)));
     let p = prepare(run, &poll.request, st, &[], None).map_err(|e| format!("{label}: {e}"))?;
     if let Some(n) = &step.name {
         st.sent.insert(n.clone(), p.clone());
@@ -865,6 +1046,12 @@ async fn run_poll(
         else {
             return Err(format!("{label}: polling failed: {}", last_error(st)));
         };
+        if r.json.is_none() && (200..300).contains(&r.status) {
+            return Err(format!(
+                "{label}: the job's state could not be read: {}",
+                not_json_reason(&r)
+            ));
+        }
         let state = r
             .json
             .as_ref()
@@ -919,22 +1106,38 @@ async fn run_poll(
             return Ok(());
         }
         let elapsed = start.elapsed();
-        if elapsed + interval > deadline {
+        if elapsed + interval > deadline || polls >= MAX_POLLS {
             let last = state
                 .clone()
                 .unwrap_or_else(|| "(no state in the response)".into());
+            let limit = if deadline < poll_deadline {
+                format!(
+                    "{:.1} s (the check's time limit; the poll deadline is {:.0} s)",
+                    deadline.as_secs_f64(),
+                    poll_deadline.as_secs_f64()
+                )
+            } else {
+                format!("{:.1} s", deadline.as_secs_f64())
+            };
             let msg = format!(
-                "the job did not reach a terminal state ({}) within {:.1} s: still `{last}` after {polls} polls (states seen: {})",
+                "the job did not reach a terminal state ({}) within {limit}: still `{last}` after {polls} polls (states seen: {})",
                 jobs.terminal.join(", "),
-                deadline.as_secs_f64(),
                 if states.is_empty() {
                     "none".to_string()
                 } else {
                     states.join(" → ")
                 }
             );
+            let on_deadline = poll.on_deadline.unwrap_or(OnDeadline::Fail);
+            if on_deadline != OnDeadline::Pass {
+                if let Ok(mut g) = run.stuck_job.lock() {
+                    g.get_or_insert_with(|| {
+                        format!("a job already missed its deadline in {}: {msg}", st.check)
+                    });
+                }
+            }
             capture(run, step, label, st, &r)?;
-            match poll.on_deadline.unwrap_or(OnDeadline::Fail) {
+            match on_deadline {
                 OnDeadline::Pass => return Ok(()),
                 OnDeadline::Error => return Err(format!("{label}: {msg}")),
                 OnDeadline::Fail => {
@@ -1017,6 +1220,13 @@ async fn run_burst(
         }
     }
     let failed = count - responses.len();
+    if responses.is_empty() {
+        // Nothing was answered: nothing about the burst can be claimed.
+        return Err(format!(
+            "{label}: none of the {count} burst requests got an answer: {}",
+            last_error(st)
+        ));
+    }
     if failed > 0 {
         let why = last_error(st);
         let f = st.finding(
@@ -1082,6 +1292,17 @@ async fn run_burst(
             ),
             _ => {
                 let (stp, inner) = rest.split_once(':').unwrap_or(("", ""));
+                if inner.starts_with("body") {
+                    // A value that cannot be read must not count as absent.
+                    if let Some((_, r)) = responses.iter().find(|(_, r)| {
+                        r.json.is_none() && status_item_matches(stp, r.status).unwrap_or(false)
+                    }) {
+                        return Err(format!(
+                            "{label}: `{name}` could not be captured: {}",
+                            not_json_reason(r)
+                        ));
+                    }
+                }
                 let vals: Vec<Value> = responses
                     .iter()
                     .filter(|(_, r)| status_item_matches(stp, r.status).unwrap_or(false))
