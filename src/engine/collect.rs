@@ -219,6 +219,25 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
     let Some(file) = schema.filter(|f| f != crate::pack::NO_SCHEMA) else {
         return;
     };
+    let ct = r.content_type().unwrap_or("");
+    if !is_error && !ct.to_ascii_lowercase().contains("json") {
+        out.push(Problem {
+            level: FindingLevel::Fail,
+            key: format!("content-type {ep_label} {status} {ct}"),
+            message: format!(
+                "{status} from `{ep_label}` has Content-Type `{}`, not JSON",
+                if ct.is_empty() { "(none)" } else { ct }
+            ),
+            expected: Some("application/json".into()),
+            actual: Some(if ct.is_empty() {
+                "(none)".into()
+            } else {
+                ct.to_string()
+            }),
+            pointer: None,
+            advice: Some("clients choose a parser by Content-Type; a JSON body labelled otherwise is not read as JSON".into()),
+        });
+    }
     if r.json.is_none() && (r.capped || r.body_size > super::http::KEEP_LIMIT) {
         out.push(Problem {
             level: FindingLevel::Fail,

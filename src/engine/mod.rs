@@ -575,7 +575,14 @@ fn settle(res: &mut CheckResult, error: Option<String>) {
         format!("{}: {}{more}", f.step, f.message)
     };
     (res.status, res.summary) = if !fails.is_empty() {
-        (Status::Fail, first(&fails))
+        // A failure stands; why the check stopped early is said too.
+        match error {
+            Some(e) => (
+                Status::Fail,
+                format!("{}; the check ended: {e}", first(&fails)),
+            ),
+            None => (Status::Fail, first(&fails)),
+        }
     } else if let Some(e) = error {
         (Status::Error, e)
     } else if !warns.is_empty() {

@@ -229,7 +229,7 @@ async fn run_step(
                 Level::Fail,
                 label,
                 format!(
-                    "asked to wait {:.0} s, longer than golive's cap of {} s",
+                    "asked to wait {:.0} s, longer than golive's cap of {} s: not waited on",
                     d.as_secs_f64(),
                     WAIT_CAP.as_secs()
                 ),
@@ -237,14 +237,15 @@ async fn run_step(
             .advice = Some(
                 "a Retry-After this long makes the API unusable for interactive clients".into(),
             );
+            return Ok(());
         }
-        if d.min(WAIT_CAP) >= st.remaining() {
+        if d >= st.remaining() {
             return Err(format!(
                 "{label}: a wait of {:.1} s would outlast the check's time limit",
-                d.min(WAIT_CAP).as_secs_f64()
+                d.as_secs_f64()
             ));
         }
-        tokio::time::sleep(d.min(WAIT_CAP)).await;
+        tokio::time::sleep(d).await;
         return Ok(());
     }
     if let Some(asserts) = &step.assert {
@@ -521,8 +522,8 @@ async fn send_with_retry(
                 let wait = match r.status {
                     // Once a request stayed limited through every back-off,
                     // the pack's later 429s are not waited on again.
-                    429 if run.limited.load(Ordering::Relaxed) => None,
-                    429 => retry_wait(st, label, idx, &r),
+                    429 => retry_wait(st, label, idx, &r)
+                        .filter(|_| !run.limited.load(Ordering::Relaxed)),
                     502..=504 => Some(Duration::from_millis(200 * (attempt as u64 + 1))),
                     _ => None,
                 };
@@ -1132,7 +1133,11 @@ async fn run_poll(
             if on_deadline != OnDeadline::Pass {
                 if let Ok(mut g) = run.stuck_job.lock() {
                     g.get_or_insert_with(|| {
-                        format!("a job already missed its deadline in {}: {msg}", st.check)
+                        format!(
+                            "a job already missed its {:.1} s deadline in {} (whose evidence shows it)",
+                            deadline.as_secs_f64(),
+                            st.check
+                        )
                     });
                 }
             }

@@ -1,7 +1,9 @@
 //! The one integration-test binary. Each module tests one part end to end.
 
+mod bounded;
 mod check;
 mod check_e2e;
 mod fake;
+mod hostile;
 mod report;
 mod validate;
