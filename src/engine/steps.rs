@@ -388,7 +388,12 @@ fn prepare(
         }
     }
     for (k, v) in &spec.headers {
-        headers.push((k.clone(), template::render(v, &look)?));
+        let value = template::render(v, &look)?;
+        // A value from an input or a server's answer must not split the header.
+        if let Some(why) = crate::pack::header_problem(k, &value) {
+            return Err(why);
+        }
+        headers.push((k.clone(), value));
     }
     let mut body = None;
     let has_ct = |h: &[(String, String)]| {

@@ -5,5 +5,6 @@ mod check;
 mod check_e2e;
 mod fake;
 mod hostile;
+mod pack_props;
 mod report;
 mod validate;
