@@ -221,8 +221,10 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
     };
     let ct = r.content_type().unwrap_or("");
     if !is_error && !ct.to_ascii_lowercase().contains("json") {
+        // The contracts state the error Content-Type, not the success one: a
+        // warning with what the integration must do, not a failure.
         out.push(Problem {
-            level: FindingLevel::Fail,
+            level: FindingLevel::Warn,
             key: format!("content-type {ep_label} {status} {ct}"),
             message: format!(
                 "{status} from `{ep_label}` has Content-Type `{}`, not JSON",
@@ -235,7 +237,7 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
                 ct.to_string()
             }),
             pointer: None,
-            advice: Some("clients choose a parser by Content-Type; a JSON body labelled otherwise is not read as JSON".into()),
+            advice: Some("parse the body as JSON whatever its Content-Type: clients that pick a parser by it would not read this one".into()),
         });
     }
     if r.json.is_none() && (r.capped || r.body_size > super::http::KEEP_LIMIT) {
