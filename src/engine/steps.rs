@@ -568,8 +568,7 @@ fn retry_wait(st: &mut CheckState, label: &str, idx: usize, r: &Received) -> Opt
                 st.finding_once(
                     label,
                     format!(
-                        "429 with X-RateLimit-Reset {at}, {} s in the past (Unix seconds): a client waiting for the reset would retry at once",
-                        now.timestamp() - at
+                        "429 with X-RateLimit-Reset {at}, a time in the past (Unix seconds): a client waiting for the reset would retry at once"
                     ),
                     idx,
                     r,
@@ -621,10 +620,7 @@ fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Result<
     if let Ok(at) = chrono::DateTime::parse_from_rfc2822(value) {
         let secs = (at.with_timezone(&chrono::Utc) - now).num_milliseconds() as f64 / 1000.0;
         return if secs <= 0.0 {
-            Err(format!(
-                "an HTTP date {:.0} s in the past, i.e. no back-off at all",
-                -secs
-            ))
+            Err("an HTTP date in the past, i.e. no back-off at all".into())
         } else {
             Ok(secs)
         };
@@ -1408,4 +1404,32 @@ fn dedupe_since(st: &mut CheckState, from: usize) {
 /// `StatusSpec` helper for callers outside this module.
 pub fn status_ok(spec: &Option<StatusSpec>, status: u16) -> bool {
     spec.as_ref().is_none_or(|s| s.matches(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_or_a_future_http_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_retry_after("3", now), Ok(3.0));
+        assert_eq!(parse_retry_after("31536000", now), Ok(31_536_000.0));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 2026 00:00:05 GMT", now),
+            Ok(5.0)
+        );
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "soon",
+            "",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+        ] {
+            assert!(parse_retry_after(bad, now).is_err(), "{bad}");
+        }
+    }
 }

@@ -367,7 +367,17 @@ fn peak_rss(pid: u32) -> Option<u64> {
 /// Runs `golive check --pack removit` against `port` with short deadlines.
 pub(crate) fn check_against(port: u16, extra: &[&str], trace: bool) -> Outcome {
     let out = tempfile::tempdir().unwrap();
+    // `GOLIVE_TIME_V=1`: run under `/usr/bin/time -v` and take its peak RSS.
+    let time_v = std::env::var_os("GOLIVE_TIME_V").is_some();
     let mut cmd = golive();
+    if time_v {
+        let inner = cmd;
+        cmd = std::process::Command::new("/usr/bin/time");
+        cmd.arg("-v").arg(inner.get_program()).stdin(Stdio::null());
+        for var in ["GITHUB_STEP_SUMMARY", "RUST_LOG", "NO_COLOR"] {
+            cmd.env_remove(var);
+        }
+    }
     cmd.args(["check", "--pack", "removit", "--target"])
         .arg(format!("http://127.0.0.1:{port}"))
         .args(["--var", "http_timeout=1s", "--var", "poll_deadline=2s"])
@@ -403,14 +413,19 @@ pub(crate) fn check_against(port: u16, extra: &[&str], trace: bool) -> Outcome {
         std::thread::sleep(Duration::from_millis(25));
     };
     let took = t0.elapsed();
-    outcome_of(
-        out.path(),
-        status.code().unwrap_or(-1),
-        took,
-        peak,
-        stdout,
-        stderr,
-    )
+    let code = status.code().unwrap_or(-1);
+    let mut o = outcome_of(out.path(), code, took, peak, stdout, stderr);
+    if time_v {
+        o.peak_rss_kb = o
+            .stderr
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Maximum resident set size (kbytes): ")
+            })
+            .and_then(|k| k.trim().parse().ok());
+    }
+    o
 }
 
 fn outcome_of(
