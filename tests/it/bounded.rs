@@ -314,3 +314,48 @@ fn keys_travel_only_to_the_target_origin() {
         }
     }
 }
+
+#[test]
+fn a_poll_deadline_beyond_the_check_limit_ends_with_the_check_not_at_its_cut_off() {
+    // The SDKs' 600 s poll deadline against a 3 s check limit: the poll stops
+    // in time to report its evidence, and the next check is not polled.
+    let (fake, _dir) = fake_proc(&["--fault", "stuck-jobs"], None);
+    let pack = tempfile::tempdir().unwrap();
+    let src = format!("{}/scenarios/removit", env!("CARGO_MANIFEST_DIR"));
+    let pack_yaml = std::fs::read_to_string(format!("{src}/pack.yaml")).unwrap();
+    let cut = pack_yaml.find("\nseverities:").unwrap();
+    std::fs::write(pack.path().join("pack.yaml"), &pack_yaml[..cut + 1]).unwrap();
+    for f in ["lifecycle-completes.yaml", "lifecycle-failure.yaml"] {
+        let text = std::fs::read_to_string(format!("{src}/{f}")).unwrap();
+        let text = text.replacen("\nsteps:", "\ndeadline: 3s\nsteps:", 1);
+        std::fs::write(pack.path().join(f), text).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let r = run(
+        check_live(&fake.url, out.path())
+            .arg("--pack")
+            .arg(pack.path())
+            .args(["--var", "poll_deadline=600s"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code(), 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.took < Duration::from_secs(10), "took {:?}", r.took);
+    let rep = report(out.path());
+    let by = |id: &str| {
+        checks(&rep)
+            .iter()
+            .find(|c| field(c, "id") == id)
+            .unwrap()
+            .clone()
+    };
+    let first = by("removit.lifecycle.completes");
+    assert_eq!(field(&first, "status"), "fail", "{first}");
+    assert!(
+        field(&first, "summary")
+            .contains("within 2.5 s (the check's time limit; the poll deadline is 600 s)"),
+        "{first}"
+    );
+    let next = by("removit.lifecycle.failure");
+    assert_eq!(field(&next, "status"), "error", "{next}");
+    assert!(field(&next, "summary").contains("not polled"), "{next}");
+}
