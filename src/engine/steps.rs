@@ -1323,6 +1323,14 @@ async fn run_burst(
                         .map(|x| serde_json::json!(x))
                         .unwrap_or(Value::Null),
                     "distinct" => {
+                        if !vals.is_empty() && vals.iter().all(Value::is_null) {
+                            // Nothing to count is not "no duplicates".
+                            return Err(format!(
+                                "{label}: `{name}` could not be counted: none of the {} matching responses carries {}",
+                                vals.len(),
+                                inner.strip_prefix("body:").unwrap_or(inner)
+                            ));
+                        }
                         let set: BTreeSet<String> = vals
                             .iter()
                             .filter(|v| !v.is_null())

@@ -499,6 +499,14 @@ fn suite() -> &'static BTreeMap<Case, Outcome> {
                 o.peak_rss_kb.map_or("?".into(), |k| k.to_string()),
                 o.verdict()
             );
+            if let Some(rep) = &o.report {
+                let passed: Vec<&str> = checks(rep)
+                    .iter()
+                    .filter(|c| field(c, "status") == "pass")
+                    .map(|c| field(c, "id"))
+                    .collect();
+                println!("  passed: {passed:?}");
+            }
         }
         results
     })
@@ -684,6 +692,9 @@ fn ok_where_an_error_is_due() {
         "fail",
         &["expected status 401, got 200"],
     );
+    // No job id in any answer: no claim about duplicate jobs can be made.
+    let none = "`jobs` could not be counted: none of the 5 matching responses carries /job_id";
+    assert_said(o, "idempotency.race", "error", &[none]);
 }
 
 #[test]
