@@ -463,44 +463,8 @@ async fn run_pack(
         let mut res = if let Some(why) = missing_requirements(&run, sc) {
             result_for(&pack, sc, Status::Skip, why)
         } else {
-            let t0 = Instant::now();
-            let mut st = CheckState::for_check(&id);
-            let deadline = sc
-                .spec
-                .deadline
-                .as_deref()
-                .and_then(|d| template::render(d, &|n: &str| run.inputs.get(n).cloned()).ok())
-                .and_then(|d| template::parse_duration(&d).ok())
-                .unwrap_or(CHECK_DEADLINE);
-            let check_end = (Instant::now() + deadline).min(run_end);
-            st.deadline = Some(check_end);
-            let outcome = tokio::select! {
-                r = steps::run_steps(&run, sc, &mut st) => r.map_err(Ok),
-                _ = tokio::time::sleep_until(check_end.into()) => Err(if check_end < run_end {
-                    Ok(format!("the check did not finish within its {:.0} s deadline", deadline.as_secs_f64()))
-                } else {
-                    Err(over_time(run_end - run_start))
-                }),
-                why = wait_cancel(&cfg.cancel) => Err(Err(format!("interrupted ({why})"))),
-            };
-            let mut res = result_for(&pack, sc, Status::Pass, String::new());
-            let error = match outcome {
-                Ok(()) => None,
-                Err(Ok(e)) => Some(run.redactor.redact(&e)),
-                Err(Err(why)) => {
-                    let e = format!("{why} while this check ran");
-                    interrupted = Some(why);
-                    Some(e)
-                }
-            };
-            if is_collector(sc) {
-                collect::judge_pool(&run, sc, &pool, &mut st);
-            }
-            pool.extend(collect::seen(&sc.spec.id, &st));
-            res.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
-            res.findings = std::mem::take(&mut st.findings);
-            res.evidence = std::mem::take(&mut st.evidence);
-            settle(&mut res, error);
+            let (res, cut_short) = run_check(cfg, &run, sc, &id, &mut pool, run_end).await;
+            interrupted = interrupted.or(cut_short);
             res
         };
         if res.status == Status::Skip && res.summary.is_empty() {
@@ -530,6 +494,58 @@ async fn run_pack(
             .unwrap_or(usize::MAX)
     });
     (results, interrupted)
+}
+
+/// Runs one check under its deadline, the run's limit and the signal watch;
+/// returns its result and, when the run was cut short during it, why.
+async fn run_check(
+    cfg: &RunConfig,
+    run: &PackRun,
+    sc: &Scenario,
+    id: &str,
+    pool: &mut Vec<collect::Seen>,
+    run_end: Instant,
+) -> (CheckResult, Option<String>) {
+    let t0 = Instant::now();
+    let mut st = CheckState::for_check(id);
+    let deadline = sc
+        .spec
+        .deadline
+        .as_deref()
+        .and_then(|d| template::render(d, &|n: &str| run.inputs.get(n).cloned()).ok())
+        .and_then(|d| template::parse_duration(&d).ok())
+        .unwrap_or(CHECK_DEADLINE);
+    let check_end = (Instant::now() + deadline).min(run_end);
+    st.deadline = Some(check_end);
+    let outcome = tokio::select! {
+        r = steps::run_steps(run, sc, &mut st) => r.map_err(Ok),
+        _ = tokio::time::sleep_until(check_end.into()) => Err(if check_end < run_end {
+            Ok(format!("the check did not finish within its {:.0} s deadline", deadline.as_secs_f64()))
+        } else {
+            Err(over_time(run_end - run.run_start))
+        }),
+        why = wait_cancel(&cfg.cancel) => Err(Err(format!("interrupted ({why})"))),
+    };
+    let mut res = result_for(&run.pack, sc, Status::Pass, String::new());
+    let mut cut_short = None;
+    let error = match outcome {
+        Ok(()) => None,
+        Err(Ok(e)) => Some(run.redactor.redact(&e)),
+        Err(Err(why)) => {
+            let e = format!("{why} while this check ran");
+            cut_short = Some(why);
+            Some(e)
+        }
+    };
+    if is_collector(sc) {
+        collect::judge_pool(run, sc, pool, &mut st);
+    }
+    pool.extend(collect::seen(&sc.spec.id, &st));
+    res.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    res.findings = std::mem::take(&mut st.findings);
+    res.evidence = std::mem::take(&mut st.evidence);
+    settle(&mut res, error);
+    (res, cut_short)
 }
 
 /// A pack's per-request timeout (`http_timeout`, 10 s when unset or unreadable).
