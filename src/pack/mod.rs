@@ -201,6 +201,17 @@ fn too_deep(text: &str) -> Option<usize> {
 /// A pack file is UTF-8 text without control characters (other than tab and
 /// line ends); the YAML parser's own errors for these give no line.
 fn check_text(file: &str, bytes: &[u8]) -> Result<(), PackError> {
+    if bytes.len() > MAX_FILE {
+        return Err(invalid(
+            file,
+            None,
+            format!(
+                "the file is {} bytes, more than golive reads ({} KiB)",
+                bytes.len(),
+                MAX_FILE / 1024
+            ),
+        ));
+    }
     let (text, bad) = match std::str::from_utf8(bytes) {
         Ok(t) => (t, None),
         Err(e) => (
@@ -534,11 +545,7 @@ fn build(
             continue;
         }
         let full = format!("{label}/{fname}");
-        let spec: ScenarioFile = parse_yaml(&full, bytes)?;
-        if let Ok(doc) = serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(bytes) {
-            check_matchers(&full, &doc)?;
-        }
-        validate_scenario(&full, &pack, &spec)?;
+        let spec = scenario_file(&full, &pack, bytes)?;
         if let Some(other) = ids.insert(spec.id.clone(), fname.clone()) {
             return Err(PackError::Invalid {
                 file: full,
@@ -598,6 +605,16 @@ pub fn header_problem(name: &str, value: &str) -> Option<String> {
 
 /// The largest pack or scenario file golive reads.
 pub const MAX_FILE: usize = 1024 * 1024;
+
+/// One scenario file (`file` names it in errors) read and checked against a pack.
+pub fn scenario_file(file: &str, pack: &PackFile, bytes: &[u8]) -> Result<ScenarioFile, PackError> {
+    let spec: ScenarioFile = parse_yaml(file, bytes)?;
+    if let Ok(doc) = serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(bytes) {
+        check_matchers(file, &doc)?;
+    }
+    validate_scenario(file, pack, &spec)?;
+    Ok(spec)
+}
 
 /// Builds a pack from its files (name, bytes) with the embedded schemas, as
 /// `load_dir` would from a directory labelled `label`.
