@@ -4,6 +4,7 @@
 
 pub mod collect;
 pub mod http;
+pub mod retry;
 pub mod steps;
 pub mod summary;
 
