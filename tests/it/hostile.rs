@@ -189,7 +189,7 @@ async fn handle(
         return Ok(());
     };
     seen.lock().unwrap().push(head.clone());
-    if head.starts_with("GET /api/v1/status ") {
+    if head.starts_with("GET /api/v1/status ") || head.starts_with("GET /health ") {
         // The preflight gets a healthy answer, so that the checks meet the case.
         let ok = response("200 OK", &[json_ct()], br#"{"status":"ok"}"#);
         return s.write_all(&ok).await;
@@ -366,6 +366,11 @@ fn peak_rss(pid: u32) -> Option<u64> {
 
 /// Runs `golive check --pack removit` against `port` with short deadlines.
 pub(crate) fn check_against(port: u16, extra: &[&str], trace: bool) -> Outcome {
+    check_pack(port, "removit", extra, trace)
+}
+
+/// Runs `golive check --pack PACK` against `port` with short deadlines.
+fn check_pack(port: u16, pack: &str, extra: &[&str], trace: bool) -> Outcome {
     let out = tempfile::tempdir().unwrap();
     // `GOLIVE_TIME_V=1`: run under `/usr/bin/time -v` and take its peak RSS.
     let time_v = std::env::var_os("GOLIVE_TIME_V").is_some();
@@ -378,7 +383,7 @@ pub(crate) fn check_against(port: u16, extra: &[&str], trace: bool) -> Outcome {
             cmd.env_remove(var);
         }
     }
-    cmd.args(["check", "--pack", "removit", "--target"])
+    cmd.args(["check", "--pack", pack, "--target"])
         .arg(format!("http://127.0.0.1:{port}"))
         .args(["--var", "http_timeout=1s", "--var", "poll_deadline=2s"])
         .args(["--var", "burst_size=5", "--max-duration", "50s"])
@@ -468,21 +473,25 @@ fn outcome_of(
     }
 }
 
-/// The whole suite, run once, every case at once.
-fn suite() -> &'static BTreeMap<Case, Outcome> {
-    static SUITE: OnceLock<BTreeMap<Case, Outcome>> = OnceLock::new();
+/// The packs every case runs through.
+const PACKS: [&str; 2] = ["removit", "removebgvideo"];
+
+/// The whole suite, run once, every case through every pack at once.
+fn suite() -> &'static BTreeMap<(Case, &'static str), Outcome> {
+    static SUITE: OnceLock<BTreeMap<(Case, &'static str), Outcome>> = OnceLock::new();
     SUITE.get_or_init(|| {
         let results = std::thread::scope(|scope| {
             let runs: Vec<_> = Case::SUITE
                 .iter()
-                .map(|&case| {
+                .flat_map(|&case| PACKS.map(|pack| (case, pack)))
+                .map(|(case, pack)| {
                     scope.spawn(move || {
                         let (other, other_heads) = recorder();
                         let (port, heads) = serve(case, other);
-                        let mut o = check_against(port, &[], false);
+                        let mut o = check_pack(port, pack, &[], false);
                         o.other = other_heads.lock().unwrap().clone();
                         o.target = heads.lock().unwrap().clone();
-                        (case, o)
+                        ((case, pack), o)
                     })
                 })
                 .collect();
@@ -491,9 +500,9 @@ fn suite() -> &'static BTreeMap<Case, Outcome> {
                 .collect::<BTreeMap<_, _>>()
         });
         // The figures for the record (`cargo test hostile -- --nocapture`).
-        for (case, o) in &results {
+        for ((case, pack), o) in &results {
             println!(
-                "{case:?}: exit {} in {:.1} s, peak RSS {} KiB, verdict {}",
+                "{case:?} ({pack}): exit {} in {:.1} s, peak RSS {} KiB, verdict {}",
                 o.code,
                 o.took.as_secs_f64(),
                 o.peak_rss_kb.map_or("?".into(), |k| k.to_string()),
@@ -515,8 +524,15 @@ fn suite() -> &'static BTreeMap<Case, Outcome> {
 /// The guarantees every case keeps: a verdict (never GO) and every report,
 /// within the deadline, in bounded memory.
 fn outcome(case: Case) -> &'static Outcome {
-    let o = &suite()[&case];
-    let ctx = format!("{case:?}: exit {}\n{}\n{}", o.code, o.stdout, o.stderr);
+    assert_bounded(case, "removit")
+}
+
+fn assert_bounded(case: Case, pack: &'static str) -> &'static Outcome {
+    let o = &suite()[&(case, pack)];
+    let ctx = format!(
+        "{case:?} ({pack}): exit {}\n{}\n{}",
+        o.code, o.stdout, o.stderr
+    );
     assert!(matches!(o.code, 1 | 3), "{ctx}");
     assert!(o.all_files, "not every report was written: {ctx}");
     assert!(o.report.is_some(), "report.json does not parse: {ctx}");
@@ -538,11 +554,19 @@ fn assert_said(o: &Outcome, id: &str, status: &str, words: &[&str]) {
 
 #[test]
 fn nothing_in_the_hostile_suite_panics() {
-    for (case, o) in suite() {
+    for ((case, _), o) in suite() {
         assert_ne!(o.code, 101, "{case:?} exited 101 (a panic)");
         for text in [&o.stdout, &o.stderr] {
             assert!(!text.contains("panicked at"), "{case:?} panicked:\n{text}");
         }
+    }
+}
+
+#[test]
+fn every_case_through_the_video_pack_too() {
+    // Other routes, captures and asserts: the same bounds and every report.
+    for case in Case::SUITE {
+        assert_bounded(case, "removebgvideo");
     }
 }
 
