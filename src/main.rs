@@ -16,6 +16,7 @@ use golive::report::diff::{self, DiffOptions};
 use golive::report::terminal::{self, Style};
 
 mod progress;
+mod signals;
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +72,16 @@ struct CheckArgs {
     /// No progress bars or lines; the summary still prints.
     #[arg(long, short)]
     quiet: bool,
+    /// The whole run's time limit (e.g. 90s, 5m): past it the remaining checks are skipped and the verdict is INCOMPLETE.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_max_duration)]
+    max_duration: std::time::Duration,
+}
+
+fn parse_max_duration(s: &str) -> Result<std::time::Duration, String> {
+    match golive::pack::template::parse_duration(s)? {
+        d if d.is_zero() => Err("must be longer than 0 s".into()),
+        d => Ok(d),
+    }
 }
 
 #[derive(Args)]
@@ -257,7 +268,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
     let display = Arc::new(progress::Display::new(args.quiet));
     let shown = display.clone();
     let progress: golive::engine::ProgressFn = Arc::new(move |p: &Progress| shown.event(p));
-    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(None);
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -268,35 +279,15 @@ fn run_check(args: CheckArgs) -> ExitCode {
         vars: args.vars.into_iter().collect(),
         env: Arc::new(|name: &str| std::env::var(name).ok()),
         cancel: Some(cancel_rx),
+        max_duration: Some(args.max_duration),
         progress: Some(progress),
         only: args.only,
     };
     let on_signal = display.clone();
     let report = runtime.block_on(async move {
-        let (armed_tx, armed) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            // The handler is installed on the first poll: poll once, then let
-            // the run start, so that no Ctrl-C can end it without a report.
-            let mut first = std::pin::pin!(tokio::signal::ctrl_c());
-            let early = tokio::select! {
-                biased;
-                r = &mut first => Some(r),
-                _ = std::future::ready(()) => None,
-            };
-            let _ = armed_tx.send(());
-            let got = match early {
-                Some(r) => r,
-                None => first.await,
-            };
-            if got.is_ok() {
-                on_signal.note("interrupted: finishing the report (Ctrl-C again to abort)");
-                let _ = cancel_tx.send(true);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
-        let _ = armed.await;
+        if let Err(e) = signals::install(cancel_tx, move |m| on_signal.note(m)) {
+            tracing::warn!("signals are not handled ({e}): an interrupted run writes no report");
+        }
         golive::engine::run(config).await
     });
     display.finish();

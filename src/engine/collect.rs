@@ -232,6 +232,54 @@ fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
     let Some(file) = schema.filter(|f| f != crate::pack::NO_SCHEMA) else {
         return;
     };
+    let ct = r.content_type().unwrap_or("");
+    if !is_error && !ct.to_ascii_lowercase().contains("json") {
+        // The contracts state the error Content-Type, not the success one: a
+        // warning with what the integration must do, not a failure.
+        out.push(Problem {
+            level: FindingLevel::Warn,
+            basis: Basis::Conv,
+            key: format!("content-type {ep_label} {status} {ct}"),
+            message: format!(
+                "{status} from `{ep_label}` has Content-Type `{}`, not JSON",
+                if ct.is_empty() { "(none)" } else { ct }
+            ),
+            expected: Some("application/json".into()),
+            actual: Some(if ct.is_empty() {
+                "(none)".into()
+            } else {
+                ct.to_string()
+            }),
+            pointer: None,
+            advice: Some("parse the body as JSON whatever its Content-Type: clients that pick a parser by it would not read this one".into()),
+        });
+    }
+    if r.json.is_none() && (r.capped || r.body_size > super::http::KEEP_LIMIT) {
+        // Cut at the read cap, the body is broken JSON as sent; merely longer
+        // than golive keeps, it is unjudged, which is no contract finding.
+        out.push(Problem {
+            level: if r.capped {
+                FindingLevel::Fail
+            } else {
+                FindingLevel::Warn
+            },
+            basis: Basis::Doc,
+            key: format!("oversize {ep_label} {status}"),
+            message: format!(
+                "{status} from `{ep_label}` has a {} body, too large to judge against {file} (golive keeps {} KiB of a body for this check and reads at most {} KiB)",
+                if r.capped { format!("more than {}-byte", super::http::MAX_BODY) } else { format!("{}-byte", r.body_size) },
+                super::http::KEEP_LIMIT / 1024,
+                super::http::MAX_BODY / 1024
+            ),
+            expected: Some(format!("a JSON body matching {file}")),
+            actual: Some(short(&String::from_utf8_lossy(&r.body))),
+            pointer: None,
+            advice: (!r.capped).then(|| {
+                "golive keeps 64 KiB of a body for the pack-wide checks: judge this response's schema by hand, or ask for smaller pages".to_string()
+            }),
+        });
+        return;
+    }
     let Some(body) = &r.json else {
         out.push(Problem {
             level: FindingLevel::Fail,

@@ -9,8 +9,18 @@ use sha2::{Digest, Sha256};
 
 use crate::report::{BodyRecord, Exchange, RequestRecord, ResponseRecord};
 
-/// The most of a response body golive reads (the rest is dropped unread).
-pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// The most of a response body golive reads (the rest is dropped unread, and
+/// the step gets a finding that states this cap). The APIs under test answer
+/// in kilobytes; a body past this is a hostile or broken server.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The most of one header value the report keeps (a server can send 100 KB
+/// headers on every response; the evidence must not grow with them).
+pub const HEADER_LIMIT: usize = 1024;
+
+/// The most of a body kept beyond the step that received it (for the
+/// pack-wide checks); the parsed JSON is kept only up to this size too.
+pub const KEEP_LIMIT: usize = 64 * 1024;
 
 /// How much of a body the report keeps (its size and SHA-256 are always kept).
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -93,9 +103,23 @@ pub struct Received {
     pub json: Option<Value>,
     pub duration: Duration,
     pub request_id: Option<String>,
+    /// The body was longer than `MAX_BODY` and was cut there.
+    pub capped: bool,
+    /// The body's size as received (before any slimming for the pool).
+    pub body_size: usize,
 }
 
 impl Received {
+    /// A copy that keeps at most `KEEP_LIMIT` of the body (and its JSON only
+    /// when the body fits): what the pack-wide checks keep of every response.
+    pub fn slim(&self) -> Received {
+        let mut r = self.clone();
+        if r.body.len() > KEEP_LIMIT {
+            r.body = r.body.slice(..KEEP_LIMIT);
+            r.json = None;
+        }
+        r
+    }
     /// First header value by name, any case.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -186,28 +210,37 @@ pub async fn send(
         // exhaust memory (the per-request timeout bounds the time).
         let mut resp = resp;
         let mut buf = bytes::BytesMut::new();
+        let mut capped = false;
         while let Some(chunk) = resp.chunk().await? {
             let room = MAX_BODY.saturating_sub(buf.len());
-            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if buf.len() >= MAX_BODY {
+            if chunk.len() > room {
+                buf.extend_from_slice(&chunk[..room]);
+                capped = true;
                 break;
             }
+            buf.extend_from_slice(&chunk);
         }
-        Ok::<_, reqwest::Error>((status, headers, buf.freeze()))
+        Ok::<_, reqwest::Error>((status, headers, buf.freeze(), capped))
     }
     .await;
     let duration = started.elapsed();
     let duration_ms = duration.as_secs_f64() * 1000.0;
     match result {
-        Ok((status, headers, body)) => {
-            let json = serde_json::from_slice::<Value>(&body).ok();
+        Ok((status, headers, body, capped)) => {
+            let json = if capped {
+                None
+            } else {
+                serde_json::from_slice::<Value>(&body).ok()
+            };
             let mut received = Received {
                 status,
                 headers,
+                body_size: body.len(),
                 body,
                 json,
                 duration,
                 request_id: None,
+                capped,
             };
             received.request_id = request_id.find(&received);
             let ex = Exchange {
@@ -220,7 +253,7 @@ pub async fn send(
                     headers: received
                         .headers
                         .iter()
-                        .map(|(k, v)| (k.clone(), redactor.redact(v)))
+                        .map(|(k, v)| (k.clone(), cut_header(&redactor.redact(v))))
                         .collect(),
                     body: Some(body_record(
                         &received.body,
@@ -247,6 +280,18 @@ pub async fn send(
             (ex, Outcome::Failed(msg))
         }
     }
+}
+
+/// A header value as the report keeps it: at most `HEADER_LIMIT` bytes.
+fn cut_header(v: &str) -> String {
+    if v.len() <= HEADER_LIMIT {
+        return v.to_string();
+    }
+    let mut end = HEADER_LIMIT;
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &v[..end], v.len())
 }
 
 /// A transport error in words (without the URL's query, which may hold a key).

@@ -4,13 +4,15 @@
 
 pub mod collect;
 pub mod http;
+pub mod retry;
 pub mod steps;
 /// The terminal summary now lives with the other renderers; this path stays
 /// for callers not yet moved (`progress.rs`, `tests/it/check.rs`).
 pub use crate::report::terminal as summary;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -66,8 +68,11 @@ pub struct RunConfig {
     pub vars: BTreeMap<String, String>,
     /// Where live keys come from.
     pub env: EnvFn,
-    /// Flips to true on Ctrl-C.
-    pub cancel: Option<watch::Receiver<bool>>,
+    /// Becomes `Some(why)` ("Ctrl-C", "SIGTERM") when the run is to stop.
+    pub cancel: Option<watch::Receiver<Option<String>>>,
+    /// The whole run's time limit: past it the remaining checks are skipped
+    /// and the verdict is INCOMPLETE (`None`: `MAX_DURATION`).
+    pub max_duration: Option<Duration>,
     pub progress: Option<ProgressFn>,
     /// Only run checks whose id contains one of these (empty: all).
     pub only: Vec<String>,
@@ -86,6 +91,12 @@ pub struct PackRun {
     pub redactor: Redactor,
     pub request_id: http::RequestIdSource,
     pub http_timeout: Duration,
+    /// Set when a request stayed limited (429) through every back-off: the
+    /// pack's later 429s are not waited on again.
+    pub limited: AtomicBool,
+    /// Set when a job of this pack missed its poll deadline: later polls end
+    /// at once with this reason instead of each waiting out its own deadline.
+    pub stuck_job: Mutex<Option<String>>,
 }
 
 /// Consecutive checks ending on a transport failure after which the rest of
@@ -105,13 +116,16 @@ pub fn fake_cannot_serve(pack: &Pack) -> Option<String> {
         )
     })
 }
+/// Default limit of a whole run (`--max-duration`).
+pub const MAX_DURATION: Duration = Duration::from_secs(300);
 
 /// Runs every pack and returns the report (never fails: problems are findings).
 pub async fn run(cfg: RunConfig) -> Report {
     let started_at = chrono::Utc::now();
     let run_start = Instant::now();
+    let max_duration = cfg.max_duration.unwrap_or(MAX_DURATION);
     let run_id = ulid::Ulid::new().to_string();
-    let (target_info, faults) = match &cfg.target {
+    let (target_info, is_fake) = match &cfg.target {
         Target::Fake(o) => (
             TargetInfo {
                 kind: "fake".into(),
@@ -129,7 +143,6 @@ pub async fn run(cfg: RunConfig) -> Report {
             false,
         ),
     };
-    let _ = faults;
     let packs_info: Vec<PackInfo> = cfg
         .packs
         .iter()
@@ -155,8 +168,9 @@ pub async fn run(cfg: RunConfig) -> Report {
     for pack in cfg.packs.clone() {
         let cfg = cfg.clone();
         let run_id = run_id.clone();
+        let run_end = run_start + max_duration;
         handles.push(tokio::spawn(async move {
-            run_pack(&cfg, pack, run_start, run_id).await
+            run_pack(&cfg, pack, run_start, run_end, run_id).await
         }));
     }
     let mut checks = Vec::new();
@@ -189,6 +203,25 @@ pub async fn run(cfg: RunConfig) -> Report {
         checks,
     };
     report.finalize();
+    let timeouts: Vec<String> = cfg
+        .packs
+        .iter()
+        .map(|p| {
+            let inputs = pack::inputs_with(&p.file, is_fake, &cfg.vars);
+            format!(
+                "{} {:.1} s",
+                p.file.name,
+                http_timeout(&inputs).as_secs_f64()
+            )
+        })
+        .collect();
+    report.policy = format!(
+        "{} Run limits: every request its pack's http_timeout ({}), every check {:.0} s, the whole run {:.0} s (--max-duration); past the run's limit the remaining checks are skipped and the verdict is INCOMPLETE.",
+        report.policy,
+        timeouts.join(", "),
+        CHECK_DEADLINE.as_secs_f64(),
+        max_duration.as_secs_f64()
+    );
     report
 }
 
@@ -206,15 +239,20 @@ pub fn strip_credentials(u: &str) -> String {
     }
 }
 
-fn cancelled(cancel: &Option<watch::Receiver<bool>>) -> bool {
-    cancel.as_ref().is_some_and(|c| *c.borrow())
+/// Why the run is to stop, once it is.
+fn cancelled(cancel: &Option<watch::Receiver<Option<String>>>) -> Option<String> {
+    cancel.as_ref().and_then(|c| c.borrow().clone())
 }
 
-async fn wait_cancel(cancel: &Option<watch::Receiver<bool>>) {
+/// Resolves with the reason when the run is to stop.
+async fn wait_cancel(cancel: &Option<watch::Receiver<Option<String>>>) -> String {
     match cancel {
         Some(c) => {
             let mut c = c.clone();
-            while !*c.borrow() {
+            loop {
+                if let Some(why) = c.borrow().clone() {
+                    return why;
+                }
                 if c.changed().await.is_err() {
                     std::future::pending::<()>().await;
                 }
@@ -245,6 +283,7 @@ async fn run_pack(
     cfg: &RunConfig,
     pack: Pack,
     run_start: Instant,
+    run_end: Instant,
     run_id: String,
 ) -> (Vec<CheckResult>, Option<String>) {
     let progress = |p: Progress| {
@@ -305,11 +344,7 @@ async fn run_pack(
     };
     let served_by_fake = matches!(cfg.target, Target::Fake(_)) && pack.file.fake.is_some();
     let inputs = pack::inputs_with(&pack.file, served_by_fake, &cfg.vars);
-    let http_timeout = inputs
-        .get("http_timeout")
-        .map(template::display)
-        .and_then(|s| template::parse_duration(&s).ok())
-        .unwrap_or(Duration::from_secs(10));
+    let http_timeout = http_timeout(&inputs);
     let client = match reqwest::Client::builder()
         .user_agent(concat!("golive/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
@@ -338,6 +373,8 @@ async fn run_pack(
         run_id,
         redactor,
         http_timeout,
+        limited: AtomicBool::new(false),
+        stuck_job: Mutex::new(None),
     };
 
     // Preflight: is anything answering?
@@ -374,15 +411,15 @@ async fn run_pack(
             },
         };
         let r = tokio::select! {
-            r = steps::run_steps(&run, &fake_sc, &mut st) => Some(r),
-            _ = wait_cancel(&cfg.cancel) => None,
+            r = steps::run_steps(&run, &fake_sc, &mut st) => Ok(r),
+            why = wait_cancel(&cfg.cancel) => Err(format!("interrupted ({why}) before the first check")),
+            _ = tokio::time::sleep_until(run_end.into()) => Err(over_time(run_end - run_start)),
         };
         match r {
-            None => {
-                let why = "interrupted (Ctrl-C) before the first check".to_string();
+            Err(why) => {
                 return (skip_all(&pack, &selected, &why), Some(why));
             }
-            Some(Err(e)) => {
+            Ok(Err(e)) => {
                 let why = format!(
                     "target unreachable: {}",
                     e.trim_start_matches("step 1 `preflight`: ")
@@ -393,7 +430,7 @@ async fn run_pack(
                 }
                 return (out, Some(why));
             }
-            Some(Ok(())) => {}
+            Ok(Ok(())) => {}
         }
     }
 
@@ -424,10 +461,12 @@ async fn run_pack(
             ));
             continue;
         }
-        if interrupted.is_some() || cancelled(&cfg.cancel) {
-            let why = interrupted
-                .get_or_insert_with(|| "interrupted (Ctrl-C)".to_string())
-                .clone();
+        if interrupted.is_none() {
+            interrupted = cancelled(&cfg.cancel)
+                .map(|why| format!("interrupted ({why})"))
+                .or_else(|| (Instant::now() >= run_end).then(|| over_time(run_end - run_start)));
+        }
+        if let Some(why) = interrupted.clone() {
             results.push(result_for(
                 &pack,
                 sc,
@@ -445,37 +484,8 @@ async fn run_pack(
         let mut res = if let Some(why) = missing_requirements(&run, sc) {
             result_for(&pack, sc, Status::Skip, why)
         } else {
-            let t0 = Instant::now();
-            let mut st = CheckState::default();
-            let deadline = sc
-                .spec
-                .deadline
-                .as_deref()
-                .and_then(|d| template::render(d, &|n: &str| run.inputs.get(n).cloned()).ok())
-                .and_then(|d| template::parse_duration(&d).ok())
-                .unwrap_or(CHECK_DEADLINE);
-            let outcome = tokio::select! {
-                r = steps::run_steps(&run, sc, &mut st) => r.map_err(Some),
-                _ = tokio::time::sleep(deadline) => Err(Some(format!("the check did not finish within its {:.0} s deadline", deadline.as_secs_f64()))),
-                _ = wait_cancel(&cfg.cancel) => Err(None),
-            };
-            let mut res = result_for(&pack, sc, Status::Pass, String::new());
-            let error = match outcome {
-                Ok(()) => None,
-                Err(Some(e)) => Some(run.redactor.redact(&e)),
-                Err(None) => {
-                    interrupted = Some("interrupted (Ctrl-C)".to_string());
-                    Some("interrupted (Ctrl-C) while this check ran".to_string())
-                }
-            };
-            if is_collector(sc) {
-                collect::judge_pool(&run, sc, &pool, &mut st);
-            }
-            pool.extend(collect::seen(&sc.spec.id, &st));
-            res.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
-            res.findings = std::mem::take(&mut st.findings);
-            res.evidence = std::mem::take(&mut st.evidence);
-            settle(&mut res, error);
+            let (res, cut_short) = run_check(cfg, &run, sc, &id, &mut pool, run_end).await;
+            interrupted = interrupted.or(cut_short);
             res
         };
         if res.status == Status::Skip && res.summary.is_empty() {
@@ -507,6 +517,75 @@ async fn run_pack(
     (results, interrupted)
 }
 
+/// Runs one check under its deadline, the run's limit and the signal watch;
+/// returns its result and, when the run was cut short during it, why.
+async fn run_check(
+    cfg: &RunConfig,
+    run: &PackRun,
+    sc: &Scenario,
+    id: &str,
+    pool: &mut Vec<collect::Seen>,
+    run_end: Instant,
+) -> (CheckResult, Option<String>) {
+    let t0 = Instant::now();
+    let mut st = CheckState::for_check(id);
+    let deadline = sc
+        .spec
+        .deadline
+        .as_deref()
+        .and_then(|d| template::render(d, &|n: &str| run.inputs.get(n).cloned()).ok())
+        .and_then(|d| template::parse_duration(&d).ok())
+        .unwrap_or(CHECK_DEADLINE);
+    let check_end = (Instant::now() + deadline).min(run_end);
+    st.deadline = Some(check_end);
+    let outcome = tokio::select! {
+        r = steps::run_steps(run, sc, &mut st) => r.map_err(Ok),
+        _ = tokio::time::sleep_until(check_end.into()) => Err(if check_end < run_end {
+            Ok(format!("the check did not finish within its {:.0} s deadline", deadline.as_secs_f64()))
+        } else {
+            Err(over_time(run_end - run.run_start))
+        }),
+        why = wait_cancel(&cfg.cancel) => Err(Err(format!("interrupted ({why})"))),
+    };
+    let mut res = result_for(&run.pack, sc, Status::Pass, String::new());
+    let mut cut_short = None;
+    let error = match outcome {
+        Ok(()) => None,
+        Err(Ok(e)) => Some(run.redactor.redact(&e)),
+        Err(Err(why)) => {
+            let e = format!("{why} while this check ran");
+            cut_short = Some(why);
+            Some(e)
+        }
+    };
+    if is_collector(sc) {
+        collect::judge_pool(run, sc, pool, &mut st);
+    }
+    pool.extend(collect::seen(&sc.spec.id, &st));
+    res.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    res.findings = std::mem::take(&mut st.findings);
+    res.evidence = std::mem::take(&mut st.evidence);
+    settle(&mut res, error);
+    (res, cut_short)
+}
+
+/// A pack's per-request timeout (`http_timeout`, 10 s when unset or unreadable).
+fn http_timeout(inputs: &BTreeMap<String, Value>) -> Duration {
+    inputs
+        .get("http_timeout")
+        .map(template::display)
+        .and_then(|s| template::parse_duration(&s).ok())
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// Why the rest of a run that reached its `--max-duration` was not run.
+fn over_time(limit: Duration) -> String {
+    format!(
+        "the run reached its time limit of {:.0} s (--max-duration)",
+        limit.as_secs_f64()
+    )
+}
+
 fn is_collector(sc: &Scenario) -> bool {
     sc.spec.collect_schema_findings || sc.spec.collect_request_ids.is_some()
 }
@@ -533,7 +612,14 @@ fn settle(res: &mut CheckResult, error: Option<String>) {
         format!("{}: {}{more}", f.step, f.message)
     };
     (res.status, res.summary) = if !fails.is_empty() {
-        (Status::Fail, first(&fails))
+        // A failure stands; why the check stopped early is said too.
+        match error {
+            Some(e) => (
+                Status::Fail,
+                format!("{}; the check ended: {e}", first(&fails)),
+            ),
+            None => (Status::Fail, first(&fails)),
+        }
     } else if let Some(e) = error {
         (Status::Error, e)
     } else if !warns.is_empty() {

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::PackRun;
 use super::http::{self, Outcome, Prepared, Received};
+use super::retry::send_with_retry;
 use crate::pack::expr;
 use crate::pack::template::{self, parse_duration};
 use crate::pack::{
@@ -21,8 +22,10 @@ use crate::report::{Basis, Exchange, Finding, FindingLevel};
 
 /// Longest a `wait` step (or an automatic back-off) may sleep.
 pub const WAIT_CAP: Duration = Duration::from_secs(30);
-/// Automatic retries of a 429 / 5xx / transport failure outside `raw` steps.
-const RETRIES: usize = 3;
+/// The most polls of one job (with the shortest interval below, a poll
+/// deadline cannot turn into an unbounded request loop).
+pub const MAX_POLLS: usize = 1000;
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Everything one check accumulates.
 #[derive(Default)]
@@ -38,14 +41,54 @@ pub struct CheckState {
     uuid: String,
     /// The check's basis, for expectations that name none.
     basis: Basis,
+    /// When the check is cut off (its own limit or the run's, whichever is first).
+    pub deadline: Option<Instant>,
+    /// The check's id, for reasons that later checks of the pack quote.
+    pub check: String,
 }
 
 impl CheckState {
-    fn record(&mut self, ex: Exchange, endpoint: Option<String>, rec: Option<Received>) -> usize {
+    pub fn for_check(id: &str) -> CheckState {
+        CheckState {
+            check: id.to_string(),
+            ..CheckState::default()
+        }
+    }
+
+    pub(super) fn record(
+        &mut self,
+        ex: Exchange,
+        endpoint: Option<String>,
+        rec: Option<Received>,
+    ) -> usize {
         self.evidence.push(ex);
         self.endpoints.push(endpoint);
-        self.received.push(rec.map(Arc::new));
+        // Kept past the step (polls, the pack-wide checks): a bounded copy.
+        self.received.push(rec.map(|r| {
+            Arc::new(if r.body.len() > http::KEEP_LIMIT {
+                r.slim()
+            } else {
+                r
+            })
+        }));
         self.evidence.len() - 1
+    }
+
+    /// Time left before the check is cut off (unbounded without a deadline).
+    pub(super) fn remaining(&self) -> Duration {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::MAX)
+    }
+
+    /// A finding about one response, once per check (429s repeat).
+    pub(super) fn finding_once(&mut self, step: &str, message: String, idx: usize, r: &Received) {
+        if self.findings.iter().any(|f| f.message == message) {
+            return;
+        }
+        let f = self.finding(Level::Fail, Some(Basis::Conv), step, message);
+        f.exchange = Some(idx);
+        f.request_id = r.request_id.clone();
     }
 
     /// A finding; `basis` is what the broken expectation rests on, `None`
@@ -199,7 +242,7 @@ async fn run_step(
                 Some(st.basis),
                 label,
                 format!(
-                    "asked to wait {:.0} s, longer than golive's cap of {} s",
+                    "asked to wait {:.0} s, longer than golive's cap of {} s: not waited on",
                     d.as_secs_f64(),
                     WAIT_CAP.as_secs()
                 ),
@@ -207,8 +250,15 @@ async fn run_step(
             .advice = Some(
                 "a Retry-After this long makes the API unusable for interactive clients".into(),
             );
+            return Ok(());
         }
-        tokio::time::sleep(d.min(WAIT_CAP)).await;
+        if d >= st.remaining() {
+            return Err(format!(
+                "{label}: a wait of {:.1} s would outlast the check's time limit",
+                d.as_secs_f64()
+            ));
+        }
+        tokio::time::sleep(d).await;
         return Ok(());
     }
     if let Some(asserts) = &step.assert {
@@ -357,7 +407,12 @@ fn prepare(
         }
     }
     for (k, v) in &spec.headers {
-        headers.push((k.clone(), template::render(v, &look)?));
+        let value = template::render(v, &look)?;
+        // A value from an input or a server's answer must not split the header.
+        if let Some(why) = crate::pack::header_problem(k, &value) {
+            return Err(why);
+        }
+        headers.push((k.clone(), value));
     }
     let mut body = None;
     let has_ct = |h: &[(String, String)]| {
@@ -441,68 +496,6 @@ fn prepare(
 
 fn url_escape(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// Whether the step expects `status` itself (then it is not retried).
-fn expects_status(expect: &Expect, status: u16) -> bool {
-    expect.status.as_ref().is_some_and(|s| s.matches(status))
-}
-
-/// Sends with the client-side resilience a real integration has: a 429 waits
-/// out `Retry-After`, a 502/503/504 or a transport failure is retried with a
-/// short back-off. Every attempt is evidence. Returns the last response.
-async fn send_with_retry(
-    run: &PackRun,
-    p: &Prepared,
-    label: &str,
-    st: &mut CheckState,
-    step: &Step,
-    expect: &Expect,
-) -> Option<(usize, Received)> {
-    let mut attempt = 0;
-    loop {
-        let (ex, out) = http::send(
-            &run.client,
-            p,
-            label,
-            run.run_start,
-            &run.redactor,
-            &run.request_id,
-        )
-        .await;
-        match out {
-            Outcome::Response(r) => {
-                let retryable = matches!(r.status, 429 | 502 | 503 | 504)
-                    && !step.raw
-                    && !expects_status(expect, r.status)
-                    && attempt < RETRIES;
-                let idx = st.record(ex, p.endpoint.clone(), Some(r.clone()));
-                if !retryable {
-                    return Some((idx, r));
-                }
-                attempt += 1;
-                let wait = if r.status == 429 {
-                    r.header("retry-after")
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .filter(|s| s.is_finite() && *s >= 0.0)
-                        .map(Duration::from_secs_f64)
-                        .unwrap_or(Duration::from_secs(1))
-                        .min(Duration::from_secs(10))
-                } else {
-                    Duration::from_millis(200 * attempt as u64)
-                };
-                tokio::time::sleep(wait).await;
-            }
-            Outcome::Failed(_) => {
-                st.record(ex, p.endpoint.clone(), None);
-                if step.raw || attempt >= 1 {
-                    return None;
-                }
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }
-    }
 }
 
 /// Applies an `expect` to one response.
@@ -854,17 +847,40 @@ fn capture_one(src: &str, r: &Received) -> Value {
     }
 }
 
+/// Captures the step's values. A value taken from a body that is not JSON
+/// cannot be captured: the check ends here, since later steps depend on it.
 fn capture(
     _run: &PackRun,
     step: &Step,
-    _label: &str,
+    label: &str,
     st: &mut CheckState,
     r: &Received,
 ) -> Result<(), String> {
     for (name, src) in &step.capture {
+        if src.starts_with("body") && r.json.is_none() {
+            return Err(format!(
+                "{label}: `{name}` could not be captured: {}",
+                not_json_reason(r)
+            ));
+        }
         st.vars.insert(name.clone(), capture_one(src, r));
     }
     Ok(())
+}
+
+/// Why a response has no JSON body, in words.
+fn not_json_reason(r: &Received) -> String {
+    if r.capped {
+        format!(
+            "the {} body was cut at golive's {} KiB cap, so it could not be parsed",
+            r.status,
+            http::MAX_BODY / 1024
+        )
+    } else if r.body.is_empty() {
+        format!("the {} response has an empty body, not JSON", r.status)
+    } else {
+        format!("the {} body is not JSON: {}", r.status, short_body(r))
+    }
 }
 
 async fn run_poll(
@@ -897,6 +913,15 @@ async fn run_poll(
     let deadline =
         look_d(st, &poll.deadline, &jobs.poll.deadline).map_err(|e| format!("{label}: {e}"))?;
     let backoff = poll.backoff.unwrap_or(jobs.poll.backoff);
+    interval = interval.max(MIN_POLL_INTERVAL);
+    // A job of this pack already missed its deadline: this one is not waited
+    // on again (that check carries the evidence).
+    if let Some(why) = run.stuck_job.lock().map(|g| g.clone()).unwrap_or(None) {
+        return Err(format!("{label}: not polled: {why}"));
+    }
+    // The poll ends in time for the check to report it, not at the check's cut-off.
+    let poll_deadline = deadline;
+    let deadline = deadline.min(st.remaining().saturating_sub(Duration::from_millis(500)));
     let p = prepare(run, &poll.request, st, &[], None).map_err(|e| format!("{label}: {e}"))?;
     if let Some(n) = &step.name {
         st.sent.insert(n.clone(), p.clone());
@@ -911,6 +936,12 @@ async fn run_poll(
         else {
             return Err(format!("{label}: polling failed: {}", last_error(st)));
         };
+        if r.json.is_none() && (200..300).contains(&r.status) {
+            return Err(format!(
+                "{label}: the job's state could not be read: {}",
+                not_json_reason(&r)
+            ));
+        }
         let state = r
             .json
             .as_ref()
@@ -970,22 +1001,42 @@ async fn run_poll(
             return Ok(());
         }
         let elapsed = start.elapsed();
-        if elapsed + interval > deadline {
+        if elapsed + interval > deadline || polls >= MAX_POLLS {
             let last = state
                 .clone()
                 .unwrap_or_else(|| "(no state in the response)".into());
+            let limit = if deadline < poll_deadline {
+                format!(
+                    "{:.1} s (the check's time limit; the poll deadline is {:.0} s)",
+                    deadline.as_secs_f64(),
+                    poll_deadline.as_secs_f64()
+                )
+            } else {
+                format!("{:.1} s", deadline.as_secs_f64())
+            };
             let msg = format!(
-                "the job did not reach a terminal state ({}) within {:.1} s: still `{last}` after {polls} polls (states seen: {})",
+                "the job did not reach a terminal state ({}) within {limit}: still `{last}` after {polls} polls (states seen: {})",
                 jobs.terminal.join(", "),
-                deadline.as_secs_f64(),
                 if states.is_empty() {
                     "none".to_string()
                 } else {
                     states.join(" → ")
                 }
             );
+            let on_deadline = poll.on_deadline.unwrap_or(OnDeadline::Fail);
+            if on_deadline != OnDeadline::Pass {
+                if let Ok(mut g) = run.stuck_job.lock() {
+                    g.get_or_insert_with(|| {
+                        format!(
+                            "a job already missed its {:.1} s deadline in {} (whose evidence shows it)",
+                            deadline.as_secs_f64(),
+                            st.check
+                        )
+                    });
+                }
+            }
             capture(run, step, label, st, &r)?;
-            match poll.on_deadline.unwrap_or(OnDeadline::Fail) {
+            match on_deadline {
                 OnDeadline::Pass => return Ok(()),
                 OnDeadline::Error => return Err(format!("{label}: {msg}")),
                 OnDeadline::Fail => {
@@ -1068,6 +1119,13 @@ async fn run_burst(
         }
     }
     let failed = count - responses.len();
+    if responses.is_empty() {
+        // Nothing was answered: nothing about the burst can be claimed.
+        return Err(format!(
+            "{label}: none of the {count} burst requests got an answer: {}",
+            last_error(st)
+        ));
+    }
     if failed > 0 {
         let why = last_error(st);
         let f = st.finding(
@@ -1136,6 +1194,17 @@ async fn run_burst(
             ),
             _ => {
                 let (stp, inner) = rest.split_once(':').unwrap_or(("", ""));
+                if inner.starts_with("body") {
+                    // A value that cannot be read must not count as absent.
+                    if let Some((_, r)) = responses.iter().find(|(_, r)| {
+                        r.json.is_none() && status_item_matches(stp, r.status).unwrap_or(false)
+                    }) {
+                        return Err(format!(
+                            "{label}: `{name}` could not be captured: {}",
+                            not_json_reason(r)
+                        ));
+                    }
+                }
                 let vals: Vec<Value> = responses
                     .iter()
                     .filter(|(_, r)| status_item_matches(stp, r.status).unwrap_or(false))
@@ -1150,6 +1219,14 @@ async fn run_burst(
                         .map(|x| serde_json::json!(x))
                         .unwrap_or(Value::Null),
                     "distinct" => {
+                        if !vals.is_empty() && vals.iter().all(Value::is_null) {
+                            // Nothing to count is not "no duplicates".
+                            return Err(format!(
+                                "{label}: `{name}` could not be counted: none of the {} matching responses carries {}",
+                                vals.len(),
+                                inner.strip_prefix("body:").unwrap_or(inner)
+                            ));
+                        }
                         let set: BTreeSet<String> = vals
                             .iter()
                             .filter(|v| !v.is_null())

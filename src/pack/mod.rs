@@ -4,6 +4,8 @@
 pub mod expr;
 pub mod model;
 pub mod template;
+mod text;
+pub use text::MAX_NESTING;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -120,6 +122,17 @@ pub fn load_dir(dir: &Path) -> Result<Pack, PackError> {
         let e = e.map_err(io)?;
         let p = e.path();
         if p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            let size = e.metadata().map_err(io)?.len();
+            if size > MAX_FILE as u64 {
+                return Err(invalid(
+                    &p.display().to_string(),
+                    None,
+                    format!(
+                        "the file is {size} bytes, more than golive reads ({} KiB)",
+                        MAX_FILE / 1024
+                    ),
+                ));
+            }
             let bytes = std::fs::read(&p).map_err(|e| PackError::Io {
                 path: p.clone(),
                 source: e,
@@ -162,6 +175,7 @@ pub fn load(name_or_dir: &str) -> Result<Pack, PackError> {
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<T, PackError> {
+    text::check_text(file, bytes)?;
     serde_yaml_ng::from_slice(bytes).map_err(|e| explain_parse_error(file, bytes, &e))
 }
 
@@ -216,6 +230,12 @@ fn explain_parse_error(file: &str, bytes: &[u8], e: &serde_yaml_ng::Error) -> Pa
     };
     if doc.is_none() {
         message = format!("YAML syntax error: {full}");
+        if !full.contains(" line ") {
+            message.push_str(&match e.location() {
+                Some(l) => format!(" (at line {} column {})", l.line(), l.column()),
+                None => text::locate(&String::from_utf8_lossy(bytes), &full, bytes),
+            });
+        }
     } else if !location.is_empty() {
         message = format!("{message} ({location})");
     }
@@ -376,6 +396,17 @@ fn build(
     mut schemas: SchemaSet,
 ) -> Result<Pack, PackError> {
     files.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some((name, bytes)) = files.iter().find(|(_, b)| b.len() > MAX_FILE) {
+        return Err(invalid(
+            &format!("{label}/{name}"),
+            None,
+            format!(
+                "the file is {} bytes, more than golive reads ({} KiB)",
+                bytes.len(),
+                MAX_FILE / 1024
+            ),
+        ));
+    }
     let (_, pack_bytes) = files
         .iter()
         .find(|(n, _)| n == "pack.yaml")
@@ -396,11 +427,7 @@ fn build(
             continue;
         }
         let full = format!("{label}/{fname}");
-        let spec: ScenarioFile = parse_yaml(&full, bytes)?;
-        if let Ok(doc) = serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(bytes) {
-            check_matchers(&full, &doc)?;
-        }
-        validate_scenario(&full, &pack, &spec)?;
+        let spec = scenario_file(&full, &pack, bytes)?;
         if let Some(other) = ids.insert(spec.id.clone(), fname.clone()) {
             return Err(PackError::Invalid {
                 file: full,
@@ -440,6 +467,41 @@ fn build(
         source: source.to_string(),
         schemas,
     })
+}
+
+/// Why a header (name, value) cannot be sent as written: a name that is not a
+/// token, or a value with a control character (CR/LF would split the header).
+pub fn header_problem(name: &str, value: &str) -> Option<String> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Some(format!("`{}` is not a header name", name.escape_debug()));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Some(format!(
+            "the value of `{name}` holds a control character (CR/LF would split the header): `{}`",
+            value.escape_debug()
+        ));
+    }
+    None
+}
+
+/// The largest pack or scenario file golive reads.
+pub const MAX_FILE: usize = 1024 * 1024;
+
+/// One scenario file (`file` names it in errors) read and checked against a pack.
+pub fn scenario_file(file: &str, pack: &PackFile, bytes: &[u8]) -> Result<ScenarioFile, PackError> {
+    let spec: ScenarioFile = parse_yaml(file, bytes)?;
+    if let Ok(doc) = serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(bytes) {
+        check_matchers(file, &doc)?;
+    }
+    validate_scenario(file, pack, &spec)?;
+    Ok(spec)
+}
+
+/// Builds a pack from its files (name, bytes) with the embedded schemas, as
+/// `load_dir` would from a directory labelled `label`.
+pub fn from_files(label: &str, files: Vec<(String, Vec<u8>)>) -> Result<Pack, PackError> {
+    build(label, label, files, SchemaSet::embedded()?)
 }
 
 fn invalid(file: &str, step: Option<String>, message: impl Into<String>) -> PackError {
@@ -859,6 +921,11 @@ fn validate_request(
         .chain(r.headers.values())
     {
         cx.uses_str(label, v)?;
+    }
+    for (k, v) in &r.headers {
+        if let Some(why) = header_problem(k, v) {
+            return Err(cx.err(label, format!("request.headers: {why}")));
+        }
     }
     let bodies = [r.json.is_some(), r.multipart.is_some(), r.body.is_some()];
     if bodies.iter().filter(|b| **b).count() > 1 {

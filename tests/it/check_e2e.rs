@@ -15,7 +15,7 @@ use serde_json::Value;
 /// Recognisable key values, one per role: any trace of `LEAKCANARY` in an
 /// output is a leak (a whole key or a piece of one).
 const CANARY: &str = "LEAKCANARY";
-const KEYS: [(&str, &str, i64, bool); 4] = [
+pub(crate) const KEYS: [(&str, &str, i64, bool); 4] = [
     ("valid", "sk_test_LEAKCANARY_valid_93f1c2d7", 1000, false),
     ("other", "sk_test_LEAKCANARY_other_7a2d41e9", 1000, false),
     ("empty", "sk_test_LEAKCANARY_empty_c05e88b3", 0, false),
@@ -29,7 +29,7 @@ const KEYS: [(&str, &str, i64, bool); 4] = [
 
 /// The binary with a clean environment: no live keys, no CI job summary,
 /// no colour settings or log filter inherited from the developer's shell.
-fn golive() -> Command {
+pub(crate) fn golive() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_golive"));
     for var in [
         "GOLIVE_KEY",
@@ -46,21 +46,21 @@ fn golive() -> Command {
     cmd
 }
 
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    took: Duration,
+pub(crate) struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
 }
 
 impl Run {
-    fn code(&self) -> i32 {
+    pub fn code(&self) -> i32 {
         self.status.code().unwrap_or(-1)
     }
 }
 
 /// Drains a pipe on its own thread (a trace-level run writes megabytes).
-fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+pub(crate) fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = r.read_to_end(&mut buf);
@@ -69,7 +69,7 @@ fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
 }
 
 /// Waits for the child at most `limit`; kills it and fails the test past that.
-fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
+pub(crate) fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
     let t0 = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait for golive") {
@@ -85,7 +85,7 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
 }
 
 /// Runs `golive ARGS`, capturing stdout and stderr, bounded by `limit`.
-fn run(cmd: &mut Command, limit: Duration) -> Run {
+pub(crate) fn run(cmd: &mut Command, limit: Duration) -> Run {
     let t0 = Instant::now();
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -103,21 +103,21 @@ fn run(cmd: &mut Command, limit: Duration) -> Run {
     }
 }
 
-fn report(dir: &Path) -> Value {
+pub(crate) fn report(dir: &Path) -> Value {
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
     serde_json::from_str(&text).expect("report.json parses")
 }
 
-fn checks(report: &Value) -> &Vec<Value> {
+pub(crate) fn checks(report: &Value) -> &Vec<Value> {
     report["checks"].as_array().expect("checks")
 }
 
-fn field<'a>(check: &'a Value, name: &str) -> &'a str {
+pub(crate) fn field<'a>(check: &'a Value, name: &str) -> &'a str {
     check[name].as_str().unwrap_or_default()
 }
 
 /// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).expect("read dir") {
         let path = entry.expect("dir entry").path();
@@ -137,13 +137,13 @@ fn closed_port() -> u16 {
 }
 
 /// Asserts the files every run writes are there.
-fn assert_report_files(dir: &Path) {
+pub(crate) fn assert_report_files(dir: &Path) {
     for f in ["report.json", "report.md", "report.html", "junit.xml"] {
         assert!(dir.join(f).is_file(), "{f} was not written");
     }
 }
 
-fn fake_config(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn fake_config(dir: &Path) -> std::path::PathBuf {
     let mut yaml = String::from("keys:\n");
     for (role, key, credits, disabled) in KEYS {
         yaml.push_str(&format!(
@@ -439,13 +439,24 @@ fn a_check_that_errors_is_reported_with_its_reason() {
             .unwrap_or_else(|| panic!("{id} missing from {rep}"))
             .clone()
     };
-    for id in ["removebgvideo.credits.cost", "removebgvideo.credits.refund"] {
-        let c = by_id(id);
-        assert_eq!(field(&c, "status"), "error", "{c}");
-        assert!(
-            field(&c, "summary").contains("did not reach a terminal state"),
-            "{c}"
-        );
+    // The first job to miss its deadline errors its check with the evidence…
+    let cost = by_id("removebgvideo.credits.cost");
+    assert_eq!(field(&cost, "status"), "error", "{cost}");
+    assert!(
+        field(&cost, "summary").contains("did not reach a terminal state"),
+        "{cost}"
+    );
+    // …and the next check that needs a finished job errors at once, naming it.
+    let refund = by_id("removebgvideo.credits.refund");
+    assert_eq!(field(&refund, "status"), "error", "{refund}");
+    assert!(
+        field(&refund, "summary").contains(
+            "not polled: a job already missed its 2.0 s deadline in removebgvideo.credits.cost"
+        ),
+        "{refund}"
+    );
+    assert!(refund["duration_ms"].as_f64().unwrap() < 1000.0, "{refund}");
+    for c in [&cost, &refund] {
         // The evidence up to the error is kept.
         assert!(!c["evidence"].as_array().unwrap().is_empty(), "{c}");
     }

@@ -1,8 +1,11 @@
 //! The one integration-test binary. Each module tests one part end to end.
 
+mod bounded;
 mod check;
 mod check_e2e;
 mod fake;
+mod hostile;
+mod pack_props;
 mod report;
 mod schemas;
 mod validate;

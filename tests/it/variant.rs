@@ -98,6 +98,7 @@ async fn check(v: &Variant) -> Report {
         cancel: None,
         progress: None,
         only: vec![],
+        max_duration: None,
     })
     .await
 }
