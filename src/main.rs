@@ -21,7 +21,9 @@ mod progress;
 #[command(
     name = "golive",
     version,
-    about = "Tells a team whether an API integration is ready to go live"
+    about = "Tells a team whether an API integration is ready to go live",
+    // Help as written in the source, whatever the terminal's width.
+    term_width = 0
 )]
 struct Cli {
     #[command(subcommand)]
