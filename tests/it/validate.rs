@@ -131,6 +131,16 @@ preflight:
   json: { a: 1 }
   content_type: application/json
   timeout: 5s
+load:
+  mix:
+    - name: make
+      weight: 2
+      request: { endpoint: get }
+      capture: { made: body:/id }
+      cost: 1.5
+    - name: read
+      request: { endpoint: get, params: { id: "{{made}}" } }
+  slo: ["p95<800ms", "read:errors<1%"]
 "#;
 
 const KITCHEN_SCENARIO: &str = r#"
