@@ -174,6 +174,7 @@ pub async fn run(cfg: RunConfig) -> Report {
         interrupted,
         totals: Totals::default(),
         checks,
+        load: None,
     };
     report.finalize();
     report

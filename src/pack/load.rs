@@ -72,7 +72,9 @@ pub(super) fn validate_load(file: &str, pack: &PackFile, spec: &LoadSpec) -> Res
                     format!("capture `{name}` would shadow an input or built-in"),
                 ));
             }
-            let ok = src.strip_prefix("body:").is_some_and(|p| p.is_empty() || p.starts_with('/'))
+            let ok = src
+                .strip_prefix("body:")
+                .is_some_and(|p| p.is_empty() || p.starts_with('/'))
                 || src.strip_prefix("header:").is_some_and(|h| !h.is_empty());
             if !ok {
                 return Err(cx.err(

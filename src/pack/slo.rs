@@ -192,7 +192,9 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_read() {
-        for bad in ["p95", "p95<800", "errors<1", "p0<1s", "p101<1s", "mean<1s", "429<200%"] {
+        for bad in [
+            "p95", "p95<800", "errors<1", "p0<1s", "p101<1s", "mean<1s", "429<200%",
+        ] {
             assert!(Slo::parse(bad).is_err(), "{bad}");
         }
     }

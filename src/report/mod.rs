@@ -19,10 +19,12 @@ pub mod har;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod load;
 pub mod md;
 pub mod model;
 pub(crate) mod text;
 
+pub use load::{Latency, LoadPoint, LoadRow, LoadSection, SloResult};
 pub use model::*;
 
 use std::path::{Path, PathBuf};

@@ -380,6 +380,7 @@ pub(crate) mod tests {
             interrupted: None,
             totals: Totals::default(),
             checks: vec![],
+            load: None,
         };
         r.finalize();
         r

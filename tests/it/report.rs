@@ -236,6 +236,7 @@ fn base_report(faults: &[&str]) -> Report {
         interrupted: None,
         totals: Totals::default(),
         checks: vec![],
+        load: None,
     }
 }
 
