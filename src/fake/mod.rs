@@ -118,6 +118,19 @@ pub struct FakeConfig {
     pub max_usage_events: usize,
     /// Idempotency keys kept per API key (oldest evicted first).
     pub max_idempotency_keys: usize,
+    /// A fixed delay added to every response (a known latency for load tests).
+    pub response_delay_ms: u64,
+    /// A window in which the server stalls: every answer due in it is held
+    /// until it ends (what a GC pause or a failover looks like to clients).
+    pub stall: Option<StallConfig>,
+}
+
+/// `stall: { after_ms, for_ms }`, counted from the fake's start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallConfig {
+    pub after_ms: u64,
+    pub for_ms: u64,
 }
 
 impl Default for FakeConfig {
@@ -149,6 +162,8 @@ impl Default for FakeConfig {
             idempotency_ttl_secs: 24 * 3600,
             max_usage_events: 10_000,
             max_idempotency_keys: 10_000,
+            response_delay_ms: 0,
+            stall: None,
         }
     }
 }

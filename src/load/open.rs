@@ -213,6 +213,7 @@ pub async fn one(
         documented: true,
         schema: None,
         missing_retry_after: false,
+        lag_us: Instant::now().saturating_duration_since(due).as_micros() as u64,
     };
     let p = match shared.mix.prepare(run, call, j, values) {
         Ok(p) => p,

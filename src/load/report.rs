@@ -270,6 +270,9 @@ pub fn build(raw: &RawResults, pack: Option<PackInfo>) -> Report {
             0.0
         },
         achieved_rate: s.overall.sent as f64 / secs.max(1e-9),
+        held_rate: s.held_rate(),
+        lag_p99_ms: s.lag.ms_at(0.99),
+        lag_max_ms: s.lag.max_ms(),
         duration_ms: raw.duration_ms,
         arrivals: s.arrivals,
         planned,
@@ -332,6 +335,12 @@ pub fn summary(r: &Report) -> String {
         return out;
     };
     let _ = writeln!(out, "{} load, {}: {}", l.model, l.pack, l.plan);
+    if let (Some(h), Some(p99)) = (l.held_rate, l.lag_p99_ms) {
+        let _ = writeln!(
+            out,
+            "  held {h:.1}/s between the first and last send; sends left up to {p99:.1} ms late (p99)"
+        );
+    }
     let _ = writeln!(
         out,
         "  sent {} of {} arrivals ({} dropped, {} unfinished) at {:.1}/s (intended {:.1}/s), stopped: {}",

@@ -116,6 +116,8 @@ pub struct Sample {
     pub documented: bool,
     pub schema: Option<bool>,
     pub missing_retry_after: bool,
+    /// From the intended to the actual send time (the scheduler's lag).
+    pub lag_us: u64,
 }
 
 /// Counters and a latency histogram for one call (or all of them).
@@ -234,6 +236,11 @@ pub struct RunStats {
     /// Width of a timeline bucket.
     pub bucket_ms: u64,
     pub timeline: Vec<Bucket>,
+    /// How late requests left against their intended time.
+    pub lag: Hist,
+    /// Actual send times of the first and last request, µs from the start.
+    pub first_send_us: Option<u64>,
+    pub last_send_us: Option<u64>,
 }
 
 /// At most this many timeline buckets (wider buckets for longer runs).
@@ -255,6 +262,9 @@ impl RunStats {
             overall: CallStats::default(),
             bucket_ms,
             timeline: (0..n).map(|_| Bucket::empty()).collect(),
+            lag: Hist::new(),
+            first_send_us: None,
+            last_send_us: None,
         }
     }
 
@@ -277,6 +287,17 @@ impl RunStats {
             _ => b.errors += 1,
         }
         b.latency.record_us(s.latency_us);
+        self.lag.record_us(s.lag_us);
+        let sent = s.due_us + s.lag_us;
+        self.first_send_us = Some(self.first_send_us.map_or(sent, |f| f.min(sent)));
+        self.last_send_us = Some(self.last_send_us.map_or(sent, |l| l.max(sent)));
+    }
+
+    /// Requests a second between the first and the last actual send.
+    pub fn held_rate(&self) -> Option<f64> {
+        let (f, l) = (self.first_send_us?, self.last_send_us?);
+        (l > f && self.overall.sent > 1)
+            .then(|| (self.overall.sent - 1) as f64 / ((l - f) as f64 / 1e6))
     }
 
     pub fn record_drop(&mut self, due_us: u64) {
@@ -306,6 +327,15 @@ impl RunStats {
         for (a, b) in self.timeline.iter_mut().zip(&o.timeline) {
             a.add(b)?;
         }
+        self.lag.add(&o.lag)?;
+        self.first_send_us = match (self.first_send_us, o.first_send_us) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_send_us = match (self.last_send_us, o.last_send_us) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         Ok(())
     }
 }
@@ -328,6 +358,7 @@ mod tests {
             documented: true,
             schema: None,
             missing_retry_after: false,
+            lag_us: 0,
         }
     }
 

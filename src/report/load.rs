@@ -16,6 +16,15 @@ pub struct LoadSection {
     pub intended_rate: f64,
     /// Requests sent per second over the measured time.
     pub achieved_rate: f64,
+    /// Requests a second between the first and the last actual send (how
+    /// well the schedule was held; `None` below two requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_rate: Option<f64>,
+    /// How late requests left against their intended time, ms (p99, max).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_p99_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_max_ms: Option<f64>,
     pub duration_ms: f64,
     /// Arrivals whose time came (sent + dropped).
     pub arrivals: u64,

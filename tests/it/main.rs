@@ -3,5 +3,6 @@
 mod check;
 mod check_e2e;
 mod fake;
+mod load;
 mod report;
 mod validate;

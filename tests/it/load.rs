@@ -1,0 +1,344 @@
+//! `golive load` against the fake on loopback: the open model holds its
+//! rate, an injected delay and a stall show in its latency, SLO breaches set
+//! the exit code, segments merge into exactly one run's counts, and a run
+//! stops at once on cancel or at its credit budget. Short runs only.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use golive::fake::{FakeConfig, FakeOptions, StallConfig};
+use golive::load::{self, LoadConfig, LoadTarget, Model, Plan, RawResults, Segment, SloSource};
+use golive::pack::slo::Slo;
+use golive::report::{Status, Verdict};
+
+fn config(pack: &str, stages: &[&str], fake: FakeConfig, segment: Segment) -> LoadConfig {
+    let stages = stages
+        .iter()
+        .map(|s| load::plan::parse_stage(s).unwrap())
+        .collect();
+    let pack = golive::pack::load(pack).unwrap();
+    let slos = pack.file.load.as_ref().unwrap().slo.iter();
+    LoadConfig {
+        slos: slos
+            .map(|s| (Slo::parse(s).unwrap(), SloSource::Pack))
+            .collect(),
+        pack,
+        target: LoadTarget::Fake(FakeOptions {
+            config: fake,
+            faults: vec![],
+        }),
+        vars: BTreeMap::new(),
+        env: Arc::new(|_: &str| None),
+        model: Model::Open,
+        plan: Plan::new(stages, None, segment).unwrap(),
+        max_in_flight: 500,
+        schema_sample: 0.1,
+        max_credits: None,
+        abort_on_fail: false,
+        start_at: None,
+        cancel: None,
+        progress: None,
+    }
+}
+
+fn fake_with(f: impl FnOnce(&mut FakeConfig)) -> FakeConfig {
+    let mut c = load::fake_config_for_load();
+    f(&mut c);
+    c
+}
+
+async fn run(cfg: LoadConfig) -> RawResults {
+    load::run(cfg).await.expect("the run starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_model_holds_its_rate_with_no_drops() {
+    let t0 = Instant::now();
+    let raw = run(config(
+        "removit",
+        &["2s:200/s"],
+        fake_with(|_| {}),
+        Segment::default(),
+    ))
+    .await;
+    let wall = t0.elapsed();
+    let s = &raw.stats;
+    assert_eq!((s.arrivals, s.dropped, s.unfinished), (400, 0, 0));
+    assert_eq!(s.overall.sent, 400);
+    assert_eq!(s.overall.ok, 400, "{:?}", s.overall.statuses);
+    let held = s.held_rate().unwrap();
+    assert!(
+        (held - 200.0).abs() / 200.0 < 0.03,
+        "held {held}/s, not 200/s ± 3 %"
+    );
+    assert!(wall < Duration::from_millis(2600), "{wall:?}");
+    let report = load::report::build(&raw, None);
+    assert_eq!(report.verdict, Verdict::Go, "{}", report.verdict_reason);
+    let l = report.load.unwrap();
+    assert_eq!(l.calls.iter().map(|c| c.sent).sum::<u64>(), 400);
+    assert!(
+        l.overall.schema_checked >= 30,
+        "{}",
+        l.overall.schema_checked
+    );
+    assert_eq!(l.overall.schema_violations + l.overall.undocumented, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_delay_shows_in_the_percentiles() {
+    let fake = fake_with(|c| c.response_delay_ms = 150);
+    let raw = run(config(
+        "removebgvideo",
+        &["1s:40/s"],
+        fake,
+        Segment::default(),
+    ))
+    .await;
+    let l = load::report::build(&raw, None).load.unwrap();
+    let (p50, p99) = (
+        l.overall.latency.p50.unwrap(),
+        l.overall.latency.p99.unwrap(),
+    );
+    assert!((150.0..200.0).contains(&p50), "p50 {p50} ms");
+    assert!((150.0..260.0).contains(&p99), "p99 {p99} ms");
+    assert_eq!(l.dropped, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_second_stall_shows_in_open_model_latency() {
+    let fake = fake_with(|c| {
+        c.stall = Some(StallConfig {
+            after_ms: 300,
+            for_ms: 2000,
+        })
+    });
+    let raw = run(config("removit", &["3s:20/s"], fake, Segment::default())).await;
+    let l = load::report::build(&raw, None).load.unwrap();
+    let max = l.overall.latency.max.unwrap();
+    assert!(max >= 1800.0, "the stall is in the worst latency: {max} ms");
+    // Arrivals kept coming during the stall: about 40 of 60 were waiting in
+    // it, so the stall is in the percentiles, not only in the maximum.
+    let p50 = l.overall.latency.p50.unwrap();
+    assert!(p50 >= 300.0, "p50 {p50} ms hides the stall");
+    assert_eq!(l.overall.sent, 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_merge_to_exactly_one_runs_counts() {
+    let fake = || fake_with(|c| c.response_delay_ms = 40);
+    let whole = run(config(
+        "removebgvideo",
+        &["1s:90/s"],
+        fake(),
+        Segment::default(),
+    ))
+    .await;
+    let mut files = vec![];
+    for i in 0..3 {
+        let seg = Segment { index: i, of: 3 };
+        let raw = run(config("removebgvideo", &["1s:90/s"], fake(), seg)).await;
+        assert_eq!(raw.stats.overall.sent, 30);
+        files.push((format!("seg{i}.json"), serde_json::to_string(&raw).unwrap()));
+    }
+    let merged = load::merge(&files).unwrap();
+    assert_eq!(merged.segments, 3);
+    let (m, w) = (&merged.stats, &whole.stats);
+    assert_eq!(m.overall.sent, w.overall.sent);
+    assert_eq!(m.arrivals, w.arrivals);
+    assert_eq!(m.overall.latency.count(), w.overall.latency.count());
+    assert_eq!(
+        m.timeline.iter().map(|b| b.sent).collect::<Vec<_>>(),
+        w.timeline.iter().map(|b| b.sent).collect::<Vec<_>>()
+    );
+    // Percentiles come from the merged histogram: a fixed 40 ms delay reads
+    // the same in both, within the histogram's precision and the machine's noise.
+    let (mp, wp) = (
+        m.overall.latency.ms_at(0.5).unwrap(),
+        w.overall.latency.ms_at(0.5).unwrap(),
+    );
+    assert!((mp - wp).abs() < 10.0, "merged p50 {mp} vs one run {wp}");
+    let report = load::report::build(&merged, None);
+    assert!(report.load.unwrap().plan.contains("3 segments merged"));
+    // A segment given twice is refused.
+    let twice = [files[0].clone(), files[0].clone()];
+    assert!(load::merge(&twice).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_within_a_second_and_still_reports() {
+    let fake = fake_with(|c| c.response_delay_ms = 3000);
+    let mut cfg = config("removit", &["20s:20/s"], fake, Segment::default());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    cfg.cancel = Some(rx);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = tx.send(true);
+    });
+    let t0 = Instant::now();
+    let raw = run(cfg).await;
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(raw.interrupted);
+    assert!(
+        raw.stats.unfinished > 0,
+        "the requests in flight are counted as unfinished"
+    );
+    let report = load::report::build(&raw, None);
+    assert_eq!(report.verdict, Verdict::Incomplete);
+    assert!(report.interrupted.unwrap().contains("interrupted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_credits_stops_before_the_budget_is_spent() {
+    let mut cfg = config(
+        "removit",
+        &["2s:50/s"],
+        fake_with(|_| {}),
+        Segment::default(),
+    );
+    cfg.max_credits = Some(5.0);
+    let raw = run(cfg).await;
+    assert!(raw.stats.credits <= 5.0, "{}", raw.stats.credits);
+    assert!(raw.stopped.contains("--max-credits 5"), "{}", raw.stopped);
+    let report = load::report::build(&raw, None);
+    assert_eq!(report.verdict, Verdict::Incomplete);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_fail_stops_once_a_breach_is_certain() {
+    let fake = fake_with(|c| c.response_delay_ms = 30);
+    let mut cfg = config("removit", &["10s:50/s"], fake, Segment::default());
+    cfg.slos = vec![(Slo::parse("p50<5ms").unwrap(), SloSource::Cli)];
+    cfg.abort_on_fail = true;
+    let t0 = Instant::now();
+    let raw = run(cfg).await;
+    assert!(t0.elapsed() < Duration::from_secs(9), "{:?}", t0.elapsed());
+    assert!(raw.stopped.contains("p50<5ms"), "{}", raw.stopped);
+    let report = load::report::build(&raw, None);
+    assert_eq!(report.verdict, Verdict::NoGo);
+}
+
+fn golive() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_golive"));
+    cmd.env_remove("GITHUB_STEP_SUMMARY").env("NO_COLOR", "1");
+    cmd
+}
+
+#[test]
+fn an_slo_breach_exits_1_naming_the_slo_and_by_how_much() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake.yaml");
+    std::fs::write(
+        &fake,
+        "response_delay_ms: 60\nrate_limit: { per_second: 100000, burst: 100000 }\n",
+    )
+    .unwrap();
+    let out = golive()
+        .args([
+            "load",
+            "--rate",
+            "20/s",
+            "--duration",
+            "1s",
+            "--slo",
+            "p50<20ms",
+        ])
+        .arg("--fake-config")
+        .arg(&fake)
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("SLO p50<20ms"), "{stdout}");
+    assert!(stdout.contains("over the 20 ms limit"), "{stdout}");
+    let report = golive::report::json::read(&dir.path().join("report.json")).unwrap();
+    let c = report
+        .checks
+        .iter()
+        .find(|c| c.id == "removit.load.p50")
+        .unwrap();
+    assert_eq!(c.status, Status::Fail);
+    assert_eq!(c.findings[0].expected.as_deref(), Some("< 20 ms"));
+    assert!(dir.path().join("load-results.json").exists());
+    for f in ["report.md", "report.html", "junit.xml"] {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(
+            text.contains("p50&lt;20ms") || text.contains("p50<20ms"),
+            "{f}"
+        );
+        assert!(!text.contains("sk_test_valid"), "{f} leaks the key");
+    }
+}
+
+#[test]
+fn a_non_loopback_target_needs_confirmation() {
+    assert!(load::check_target("http://127.0.0.1:9/", None).is_ok());
+    assert!(load::check_target("http://localhost:9/", None).is_ok());
+    assert!(load::check_target("http://[::1]:9/", None).is_ok());
+    let e = load::check_target("https://api.example.com", None).unwrap_err();
+    assert!(
+        e.to_string().contains("--confirm-target api.example.com"),
+        "{e}"
+    );
+    assert!(load::check_target("https://api.example.com", Some("API.example.com")).is_ok());
+    assert!(load::check_target("https://api.example.com", Some("other.example.com")).is_err());
+    let out = golive()
+        .args([
+            "load",
+            "--target",
+            "https://api.example.com",
+            "--duration",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_broken_load_section_is_refused_by_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/removit");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let pack = dir.path().join("pack.yaml");
+    let text = std::fs::read_to_string(&pack).unwrap();
+    for (old, new, why) in [
+        (
+            "\"429<5%\"]",
+            "\"429<5%\", \"nosuch:p99<1s\"]",
+            "not a call of load.mix",
+        ),
+        (
+            "endpoint: status, params: { job_id: \"{{job}}\" }",
+            "endpoint: status, params: { job_id: \"{{jbo}}\" }",
+            "`{{jbo}}` is neither",
+        ),
+        (
+            "      weight: 4\n",
+            "      weight: 0\n",
+            "weight must be at least 1",
+        ),
+    ] {
+        assert!(text.contains(old), "{old}");
+        std::fs::write(&pack, text.replacen(old, new, 1)).unwrap();
+        let out = golive().arg("validate").arg(dir.path()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{old}: {err}");
+        assert!(err.contains(why), "{why}: {err}");
+    }
+}
