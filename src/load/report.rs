@@ -38,7 +38,7 @@ fn margin(slo: &Slo, v: f64) -> String {
     let limit = slo.show(slo.limit);
     if slo.holds(v) {
         format!(
-            "{} — {}{pct} under the {limit} limit",
+            "{}, {} under the {limit} limit",
             slo.show(v),
             slo.show(-over)
         )

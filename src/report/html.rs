@@ -130,6 +130,9 @@ pub fn render(report: &Report) -> String {
     out.push_str("<main>\n");
     attention(&mut out, report);
     families(&mut out, report);
+    if let Some(l) = &report.load {
+        super::load_render::html(&mut out, l);
+    }
     latency_chart(&mut out, report);
     checks(&mut out, report);
     out.push_str("</main>\n");

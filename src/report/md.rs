@@ -60,6 +60,9 @@ fn render_with_limit(report: &Report, limit: usize) -> String {
     let mut out = String::new();
     head(&mut out, report);
     family_table(&mut out, report);
+    if let Some(l) = &report.load {
+        super::load_render::markdown(&mut out, l);
+    }
 
     let blockers: Vec<&CheckResult> = report
         .checks

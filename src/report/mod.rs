@@ -20,6 +20,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod load;
+mod load_render;
 pub mod md;
 pub mod model;
 pub(crate) mod text;

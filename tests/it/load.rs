@@ -272,6 +272,27 @@ fn an_slo_breach_exits_1_naming_the_slo_and_by_how_much() {
     assert_eq!(c.status, Status::Fail);
     assert_eq!(c.findings[0].expected.as_deref(), Some("< 20 ms"));
     assert!(dir.path().join("load-results.json").exists());
+    let schema_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let v = jsonschema::draft202012::new(&schema).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let errors: Vec<String> = v
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report.json breaks report.schema.json: {errors:#?}"
+    );
+    assert!(
+        doc["load"]["timeline"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    );
     for f in ["report.md", "report.html", "junit.xml"] {
         let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
         assert!(
@@ -280,6 +301,15 @@ fn an_slo_breach_exits_1_naming_the_slo_and_by_how_much() {
         );
         assert!(!text.contains("sk_test_valid"), "{f} leaks the key");
     }
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("<svg class=\"chart\"").count(),
+        3,
+        "rate, latency, errors over time"
+    );
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("<testsuite name=\"load\""));
+    assert!(junit.contains("removit.load.p50"), "a testcase per SLO");
 }
 
 #[test]
