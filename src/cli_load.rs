@@ -136,7 +136,12 @@ fn plan_of(a: &LoadArgs) -> Result<Plan, load::LoadError> {
         };
         vec![load::Stage { duration_ms, rate }]
     };
-    Plan::new(stages, a.max_requests, segment)
+    let cap = if a.users.is_some() {
+        None
+    } else {
+        a.max_requests
+    };
+    Plan::new(stages, cap, segment)
 }
 
 fn config(a: &LoadArgs) -> Result<LoadConfig, ExitCode> {
@@ -182,7 +187,10 @@ fn config(a: &LoadArgs) -> Result<LoadConfig, ExitCode> {
     Ok(LoadConfig {
         plan: plan_of(a).map_err(bad)?,
         model: match a.users {
-            Some(users) => Model::Closed { users },
+            Some(users) => Model::Closed {
+                users,
+                max_requests: a.max_requests,
+            },
             None => Model::Open,
         },
         pack,

@@ -107,8 +107,12 @@ pub type ProgressFn = Arc<dyn Fn(&LoadProgress) + Send + Sync>;
 pub enum Model {
     /// `--rate`/`--stage`: arrivals on a schedule.
     Open,
-    /// `--users N`: N users, each sending its next request when the last answered.
-    Closed { users: usize },
+    /// `--users N`: N users, each sending its next request when the last
+    /// answered, for the plan's duration and at most `max_requests`.
+    Closed {
+        users: usize,
+        max_requests: Option<u64>,
+    },
 }
 
 pub struct LoadConfig {
@@ -228,6 +232,9 @@ pub struct RawResults {
     pub slos: Vec<(String, SloSource)>,
     pub endpoints: Vec<Option<String>>,
     pub notes: Vec<String>,
+    /// Closed model: how many users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<usize>,
     /// Segment files merged into these results (1 for one process).
     #[serde(default = "one")]
     pub segments: u32,
@@ -451,8 +458,12 @@ pub async fn run(cfg: LoadConfig) -> Result<RawResults, LoadError> {
                 "latency runs from each arrival's intended send time: a slow or stalled server shows in full (no coordinated omission)".to_string(),
             ])
         }
-        Model::Closed { users } => {
-            let (s, stop) = closed::run(shared.clone(), &cfg.plan, users, cancel).await?;
+        Model::Closed {
+            users,
+            max_requests,
+        } => {
+            let cap = max_requests.unwrap_or(plan::MAX_ARRIVALS);
+            let (s, stop) = closed::run(shared.clone(), &cfg.plan, users, cap, cancel).await?;
             (s, stop, "closed", vec![
                 "closed model: each user sends its next request only when the last answered, so latency runs from the actual send and a stalled server is hidden in these percentiles (it shows as a lower rate instead)".to_string(),
             ])
@@ -480,6 +491,10 @@ pub async fn run(cfg: LoadConfig) -> Result<RawResults, LoadError> {
             .collect(),
         endpoints,
         notes,
+        users: match cfg.model {
+            Model::Closed { users, .. } => Some(users),
+            Model::Open => None,
+        },
         segments: 1,
         stats,
     })

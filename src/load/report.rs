@@ -242,7 +242,9 @@ pub fn build(raw: &RawResults, pack: Option<PackInfo>) -> Report {
         })
         .collect();
     let all_segments = raw.segments >= raw.plan.segment.of;
-    let planned = if all_segments && raw.segments > 1 {
+    let planned = if raw.users.is_some() {
+        s.arrivals
+    } else if all_segments && raw.segments > 1 {
         raw.plan.total()
     } else {
         raw.plan.own()
@@ -257,7 +259,9 @@ pub fn build(raw: &RawResults, pack: Option<PackInfo>) -> Report {
     let section = LoadSection {
         model: raw.model.clone(),
         pack: raw.pack.clone(),
-        plan: if raw.segments > 1 {
+        plan: if let Some(u) = raw.users {
+            format!("{u} users for {:.0}s", raw.plan.duration().as_secs_f64())
+        } else if raw.segments > 1 {
             let mut p = raw.plan.clone();
             p.segment = super::Segment::default();
             format!("{} ({} segments merged)", p.describe(), raw.segments)

@@ -126,6 +126,40 @@ async fn a_two_second_stall_shows_in_open_model_latency() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_closed_model_hides_the_same_stall_and_says_so() {
+    let fake = fake_with(|c| {
+        c.response_delay_ms = 5;
+        c.stall = Some(StallConfig {
+            after_ms: 300,
+            for_ms: 2000,
+        })
+    });
+    let mut cfg = config("removit", &["3s:1/s"], fake, Segment::default());
+    cfg.model = Model::Closed {
+        users: 4,
+        max_requests: None,
+    };
+    let raw = run(cfg).await;
+    let report = load::report::build(&raw, None);
+    let l = report.load.unwrap();
+    assert_eq!(l.model, "closed");
+    assert!(l.plan.starts_with("4 users"), "{}", l.plan);
+    let (p50, max) = (
+        l.overall.latency.p50.unwrap(),
+        l.overall.latency.max.unwrap(),
+    );
+    // The users waited inside the stall with one request each: a handful of
+    // slow samples, so the median looks healthy though the server stood still.
+    assert!(max >= 1500.0, "max {max} ms");
+    assert!(p50 < 100.0, "p50 {p50} ms");
+    assert!(
+        l.notes.iter().any(|n| n.contains("hidden")),
+        "{:?}",
+        l.notes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_merge_to_exactly_one_runs_counts() {
     let fake = || fake_with(|c| c.response_delay_ms = 40);
     let whole = run(config(
