@@ -406,3 +406,48 @@ fn a_broken_load_section_is_refused_by_validate() {
         assert!(err.contains(why), "{why}: {err}");
     }
 }
+
+#[test]
+fn segments_started_together_merge_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = (chrono::Utc::now() + chrono::Duration::milliseconds(1500))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let children: Vec<_> = (0..2)
+        .map(|i| {
+            golive()
+                .args(["load", "--rate", "40/s", "--duration", "1s", "-q"])
+                .args(["--segment", &format!("{i}/2"), "--start-at", &start])
+                .arg("--report-dir")
+                .arg(dir.path().join(format!("s{i}")))
+                .args(["--format", "json"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let out = golive()
+        .arg("merge")
+        .arg(dir.path().join("s0/load-results.json"))
+        .arg(dir.path().join("s1/load-results.json"))
+        .arg("--report-dir")
+        .arg(dir.path().join("merged"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 segments merged"), "{stdout}");
+    let report = golive::report::json::read(&dir.path().join("merged/report.json")).unwrap();
+    let l = report.load.unwrap();
+    assert_eq!((l.overall.sent, l.planned, l.segments), (40, 40, 2));
+    // Started on one clock, the two halves hold the whole rate together.
+    let held = l.held_rate.unwrap();
+    assert!((held - 40.0).abs() < 4.0, "held {held}/s");
+}
