@@ -7,7 +7,7 @@
 #       --target https://staging.example.com --confirm-target staging.example.com --rate 20/s --duration 60s
 #
 # Build stage: the full toolchain; dependencies are cached in their own layer.
-FROM rust:1.85-slim-bookworm AS build
+FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
