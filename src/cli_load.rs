@@ -48,7 +48,7 @@ pub struct LoadArgs {
     /// Closed model: this many users, each sending when its last request answered.
     #[arg(long, value_name = "N", conflicts_with_all = ["rate", "stages"])]
     users: Option<usize>,
-    /// At most this many requests over the whole plan (every segment).
+    /// At most this many requests over the whole plan (every segment; for capacity, every step; default 200000 there).
     #[arg(long, value_name = "N")]
     max_requests: Option<u64>,
     /// Requests in flight at most; an arrival that finds none free is dropped (counted).
@@ -83,6 +83,30 @@ pub struct LoadArgs {
     /// No progress line.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Exit codes: 0 a knee was found (or every step held), 1 not even the first rate held its SLOs, 2 bad input, 3 incomplete.\n\nEach step is an open-model run at one rate: --warmup, then a measured --window. The rate doubles from --start-rate until a step breaks an SLO or sends under 99 % of its arrivals, then bisects until the last held and first broken rates are within --precision. A step broken only by 429s is reported as the rate limiter's ceiling. The search stops at --max-requests in all."
+)]
+pub struct CapacityArgs {
+    #[command(flatten)]
+    load: Box<LoadArgs>,
+    /// The first rate tried.
+    #[arg(long, default_value = "10/s")]
+    start_rate: String,
+    /// The highest rate tried.
+    #[arg(long, default_value = "5000/s")]
+    max_rate: String,
+    /// Warm-up of every step, excluded from its measurement (whole seconds).
+    #[arg(long, default_value = "2s")]
+    warmup: String,
+    /// Measured window of every step (whole seconds).
+    #[arg(long, default_value = "5s")]
+    window: String,
+    /// Narrow until (broke − held) ÷ held is at most this (`5%`).
+    #[arg(long, default_value = "5%")]
+    precision: String,
 }
 
 #[derive(Args)]
@@ -330,4 +354,52 @@ pub fn run_merge(args: MergeArgs) -> ExitCode {
         return code;
     }
     finish(&load::report::build(&merged, None), &args.out)
+}
+
+fn whole_secs(s: &str) -> Result<u64, String> {
+    let ms = load::plan::duration_ms(s).map_err(|e| e.to_string())?;
+    Ok(ms.div_ceil(1000))
+}
+
+pub fn run_capacity(args: CapacityArgs) -> ExitCode {
+    let a = &args.load;
+    let opts = (|| -> Result<load::capacity::CapacityOptions, String> {
+        Ok(load::capacity::CapacityOptions {
+            start_rate: load::plan::parse_rate(&args.start_rate).map_err(|e| e.to_string())?,
+            max_rate: load::plan::parse_rate(&args.max_rate).map_err(|e| e.to_string())?,
+            warmup_s: whole_secs(&args.warmup)?,
+            window_s: whole_secs(&args.window)?,
+            max_requests: a.max_requests.unwrap_or(200_000),
+            precision: parse_share(&args.precision)?,
+        })
+    })();
+    let opts = match opts {
+        Ok(o) => o,
+        Err(e) => return bad(e),
+    };
+    let mut cfg = match config(a) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    cfg.cancel = Some(cancel_rx);
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let pack_info = pack_info(&cfg.pack);
+    let result = runtime.block_on(async move {
+        watch_signals(cancel_tx);
+        load::capacity::run(cfg, opts).await
+    });
+    let res = match result {
+        Ok(r) => r,
+        Err(e) => return bad(e),
+    };
+    let report = load::capacity::report(&res, Some(pack_info));
+    say(&load::report::capacity_summary(&report));
+    if let Err(code) = write_outputs(&report, &a.out) {
+        return code;
+    }
+    ExitCode::from(report.verdict.exit_code() as u8)
 }

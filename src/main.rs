@@ -43,6 +43,8 @@ enum Command {
     Fake(FakeArgs),
     /// Send a pack's load mix at a rate (open model) or with N users (closed), gated by SLOs.
     Load(Box<cli_load::LoadArgs>),
+    /// Find the highest rate at which every SLO holds (steps the rate up, then bisects).
+    Capacity(cli_load::CapacityArgs),
     /// Merge the raw results of the segments of one load plan into one report.
     Merge(cli_load::MergeArgs),
 }
@@ -168,6 +170,7 @@ fn main() -> ExitCode {
         Command::Report(args) => run_report(args),
         Command::Fake(args) => run_fake(args),
         Command::Load(args) => cli_load::run_load(*args),
+        Command::Capacity(args) => cli_load::run_capacity(args),
         Command::Merge(args) => cli_load::run_merge(args),
     }
 }

@@ -175,6 +175,7 @@ pub async fn run(cfg: RunConfig) -> Report {
         totals: Totals::default(),
         checks,
         load: None,
+        capacity: None,
     };
     report.finalize();
     report

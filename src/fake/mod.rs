@@ -123,6 +123,11 @@ pub struct FakeConfig {
     /// A window in which the server stalls: every answer due in it is held
     /// until it ends (what a GC pause or a failover looks like to clients).
     pub stall: Option<StallConfig>,
+    /// Over hyper (`golive fake`, `golive load`): at most this many requests
+    /// are served at once, each holding its slot through its delay; the
+    /// rest queue. With `response_delay_ms` this is a known capacity:
+    /// `concurrency_limit × 1000 / response_delay_ms` requests a second.
+    pub concurrency_limit: Option<usize>,
 }
 
 /// `stall: { after_ms, for_ms }`, counted from the fake's start.
@@ -164,6 +169,7 @@ impl Default for FakeConfig {
             max_idempotency_keys: 10_000,
             response_delay_ms: 0,
             stall: None,
+            concurrency_limit: None,
         }
     }
 }
@@ -206,6 +212,11 @@ impl FakeConfig {
         if self.rate_limit.burst == 0 {
             return Err(FakeError::ConfigInvalid(
                 "rate_limit.burst must be ≥ 1".into(),
+            ));
+        }
+        if self.concurrency_limit == Some(0) {
+            return Err(FakeError::ConfigInvalid(
+                "concurrency_limit must be ≥ 1".into(),
             ));
         }
         if self.flaky_every == 0 {

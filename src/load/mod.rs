@@ -6,6 +6,7 @@
 //!
 //! Data flows one way: plan + pack → target → scheduler → stats → report.
 
+pub mod capacity;
 pub mod closed;
 pub mod mix;
 pub mod open;
@@ -392,33 +393,30 @@ fn start_instant(
     })
 }
 
-/// Runs a load plan and returns the raw results (turn them into a report
-/// with [`report::build`]). Errors only before any traffic.
-pub async fn run(cfg: LoadConfig) -> Result<RawResults, LoadError> {
-    let spec = cfg
-        .pack
-        .file
-        .load
-        .clone()
-        .ok_or_else(|| LoadError::NoMix(cfg.pack.file.name.clone()))?;
+/// The pack's mix, and the invocation's own bounds checked.
+fn load_spec(cfg: &LoadConfig) -> Result<pack::LoadSpec, LoadError> {
     if cfg.max_in_flight == 0 || cfg.max_in_flight > 100_000 {
         return Err(LoadError::Invalid(
             "--max-in-flight must be between 1 and 100000".into(),
         ));
     }
-    let start = start_instant(cfg.start_at)?;
-    let target = serve_target(&cfg).await?;
-    let run = pack_run(&cfg, &target)?;
-    let mix = mix::Mix::new(&spec, &run).map_err(LoadError::Invalid)?;
-    let endpoints = spec
-        .mix
-        .iter()
-        .map(|c| c.request.endpoint.clone())
-        .collect();
-    let started_at = chrono::Utc::now();
-    let t0 = std::time::Instant::now();
+    cfg.pack
+        .file
+        .load
+        .clone()
+        .ok_or_else(|| LoadError::NoMix(cfg.pack.file.name.clone()))
+}
+
+/// What one run's scheduler and request tasks share (fresh for every run).
+fn shared_for(
+    cfg: &LoadConfig,
+    target: &Serving,
+    spec: &pack::LoadSpec,
+) -> Result<Arc<open::Shared>, LoadError> {
+    let run = pack_run(cfg, target)?;
+    let mix = mix::Mix::new(spec, &run).map_err(LoadError::Invalid)?;
     let (halt, _) = watch::channel(false);
-    let shared = Arc::new(open::Shared {
+    Ok(Arc::new(open::Shared {
         run,
         mix,
         schema_every: if cfg.schema_sample <= 0.0 {
@@ -429,7 +427,23 @@ pub async fn run(cfg: LoadConfig) -> Result<RawResults, LoadError> {
         stopping: AtomicBool::new(false),
         in_flight: AtomicU64::new(0),
         halt,
-    });
+    }))
+}
+
+/// Runs a load plan and returns the raw results (turn them into a report
+/// with [`report::build`]). Errors only before any traffic.
+pub async fn run(cfg: LoadConfig) -> Result<RawResults, LoadError> {
+    let spec = load_spec(&cfg)?;
+    let start = start_instant(cfg.start_at)?;
+    let target = serve_target(&cfg).await?;
+    let shared = shared_for(&cfg, &target, &spec)?;
+    let endpoints = spec
+        .mix
+        .iter()
+        .map(|c| c.request.endpoint.clone())
+        .collect();
+    let started_at = chrono::Utc::now();
+    let t0 = std::time::Instant::now();
     let cancel = cfg
         .cancel
         .clone()

@@ -318,6 +318,7 @@ pub fn build(raw: &RawResults, pack: Option<PackInfo>) -> Report {
         totals: Totals::default(),
         checks,
         load: Some(section),
+        capacity: None,
     };
     report.finalize();
     if report.load.as_ref().is_some_and(|l| l.overall.sent == 0) && report.verdict == Verdict::Go {
@@ -379,6 +380,60 @@ pub fn summary(r: &Report) -> String {
     for c in &r.checks {
         let _ = writeln!(out, "  {:<5} {}: {}", c.status.as_str(), c.title, c.summary);
     }
+    let _ = writeln!(out, "{}: {}", r.verdict, r.verdict_reason);
+    out
+}
+
+/// The terminal summary of a capacity report (the caller prints it).
+pub fn capacity_summary(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let Some(c) = &r.capacity else {
+        return out;
+    };
+    let _ = writeln!(
+        out,
+        "capacity search, {}: {} steps, {} requests (budget {}), SLOs {}",
+        c.pack,
+        c.steps.len(),
+        c.requests,
+        c.max_requests,
+        c.slos.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "  {:>10} {:>10} {:>7} {:>9} {:>9} {:>9} {:>7} {:>7}  held",
+        "rate/s", "sent/s", "sent%", "p50 ms", "p95 ms", "p99 ms", "err%", "429%"
+    );
+    for s in &c.steps {
+        let _ = writeln!(
+            out,
+            "  {:>10.1} {:>10.1} {:>7.1} {:>9} {:>9} {:>9} {:>7.2} {:>7.2}  {}",
+            s.rate,
+            s.achieved_rate,
+            s.sent_share * 100.0,
+            ms(s.p50_ms),
+            ms(s.p95_ms),
+            ms(s.p99_ms),
+            s.error_rate * 100.0,
+            s.rate_limited_rate * 100.0,
+            if s.held {
+                "yes".to_string()
+            } else {
+                format!("no: {}", s.broken.join(", "))
+            }
+        );
+    }
+    for ch in &r.checks {
+        let _ = writeln!(
+            out,
+            "  {:<5} {}: {}",
+            ch.status.as_str(),
+            ch.title,
+            ch.summary
+        );
+    }
+    let _ = writeln!(out, "  search: {}", c.stopped);
     let _ = writeln!(out, "{}: {}", r.verdict, r.verdict_reason);
     out
 }

@@ -133,6 +133,9 @@ pub fn render(report: &Report) -> String {
     if let Some(l) = &report.load {
         super::load_render::html(&mut out, l);
     }
+    if let Some(c) = &report.capacity {
+        super::load_render::capacity_html(&mut out, c);
+    }
     latency_chart(&mut out, report);
     checks(&mut out, report);
     out.push_str("</main>\n");

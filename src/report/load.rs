@@ -131,3 +131,52 @@ pub struct LoadPoint {
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
 }
+
+/// A capacity search's results (`golive capacity`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacitySection {
+    pub pack: String,
+    /// The highest rate at which every SLO held and ≥ 99 % of arrivals were
+    /// sent (`None`: not even the first step held).
+    pub knee_rate: Option<f64>,
+    /// The lowest rate found to break (`None`: none broke within the search).
+    pub broke_at: Option<f64>,
+    /// What broke at `broke_at`: `slo` (latency/errors), `rate_limiter`
+    /// (only the 429 SLOs), `sending` (under 99 % of arrivals sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by: Option<String>,
+    /// Accepted (non-429) requests a second where the limiter refused: its
+    /// ceiling, not the server's capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limiter_ceiling: Option<f64>,
+    /// How close the search got: (broke_at − knee) ÷ knee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
+    pub warmup_ms: u64,
+    pub window_ms: u64,
+    /// Requests sent over every step, and the budget.
+    pub requests: u64,
+    pub max_requests: u64,
+    pub slos: Vec<String>,
+    /// Why the search ended.
+    pub stopped: String,
+    /// Every step, in the order run: the curve of latency and errors against rate.
+    pub steps: Vec<CapacityStep>,
+}
+
+/// One step of the search, measured over its window (after the warm-up).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityStep {
+    pub rate: f64,
+    pub achieved_rate: f64,
+    pub sent_share: f64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub error_rate: f64,
+    pub rate_limited_rate: f64,
+    pub held: bool,
+    /// The SLOs it broke, or `sent 97 % of arrivals`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broken: Vec<String>,
+}

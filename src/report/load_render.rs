@@ -200,7 +200,12 @@ fn chart(out: &mut String, title: &str, t: &[LoadPoint], series: &[Series], unit
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max)
         .max(1e-9);
-    let x_of = |i: usize| left + (w - left - 10.0) * i as f64 / (t.len().max(2) - 1) as f64;
+    let (t_lo, t_hi) = (
+        t.first().map_or(0.0, |p| p.t_s),
+        t.last().map_or(1.0, |p| p.t_s),
+    );
+    let span = (t_hi - t_lo).max(1e-9);
+    let x_of = |i: usize| left + (w - left - 10.0) * (t[i].t_s - t_lo) / span;
     let y_of = |v: f64| top + (h - top - bottom) * (1.0 - (v / max).clamp(0.0, 1.0));
     let _ = writeln!(
         out,
@@ -220,9 +225,15 @@ fn chart(out: &mut String, title: &str, t: &[LoadPoint], series: &[Series], unit
         h - bottom
     );
     let last_t = t.last().map_or(0.0, |p| p.t_s);
+    let first_t = t.first().map_or(0.0, |p| p.t_s);
+    let x_unit = if title.contains("x: rate/s") {
+        "/s"
+    } else {
+        " s"
+    };
     let _ = writeln!(
         out,
-        "<text x=\"{left}\" y=\"{}\" font-size=\"11\">0 s</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{last_t:.0} s</text>",
+        "<text x=\"{left}\" y=\"{}\" font-size=\"11\">{first_t:.0}{x_unit}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{last_t:.0}{x_unit}</text>",
         h - 6.0,
         w - 10.0,
         h - 6.0
@@ -243,4 +254,136 @@ fn chart(out: &mut String, title: &str, t: &[LoadPoint], series: &[Series], unit
         );
     }
     out.push_str("</svg>\n");
+}
+
+fn cap_rows(c: &super::load::CapacitySection) -> Vec<[String; 9]> {
+    let mut steps: Vec<&super::load::CapacityStep> = c.steps.iter().collect();
+    steps.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    steps
+        .iter()
+        .map(|s| {
+            [
+                format!("{:.1}", s.rate),
+                format!("{:.1}", s.achieved_rate),
+                format!("{:.1} %", s.sent_share * 100.0),
+                ms(s.p50_ms),
+                ms(s.p95_ms),
+                ms(s.p99_ms),
+                pct(s.error_rate),
+                pct(s.rate_limited_rate),
+                if s.held {
+                    "held".into()
+                } else {
+                    format!("broke: {}", s.broken.join(", "))
+                },
+            ]
+        })
+        .collect()
+}
+
+fn cap_headline(c: &super::load::CapacitySection) -> String {
+    let mut s = match c.knee_rate {
+        Some(k) => format!("Highest rate with every SLO held: {k:.1}/s"),
+        None => "No rate held every SLO".to_string(),
+    };
+    if let Some(b) = c.broke_at {
+        let _ = write!(s, "; broke at {b:.1}/s");
+    }
+    if let Some(l) = c.limiter_ceiling {
+        let _ = write!(
+            s,
+            " by 429s only: the rate limiter's ceiling is about {l:.1}/s accepted (the limiter, not the API's capacity)"
+        );
+    }
+    let _ = write!(
+        s,
+        ". SLOs {}; {} s warm-up and {} s measured per step; {} requests of a {} budget; {}.",
+        c.slos.join(", "),
+        c.warmup_ms / 1000,
+        c.window_ms / 1000,
+        c.requests,
+        c.max_requests,
+        c.stopped
+    );
+    s
+}
+
+const CAP_HEAD: [&str; 9] = [
+    "rate/s", "sent/s", "sent", "p50 ms", "p95 ms", "p99 ms", "errors", "429", "step",
+];
+
+/// `## Capacity` for report.md.
+pub(crate) fn capacity_markdown(out: &mut String, c: &super::load::CapacitySection) {
+    let _ = writeln!(out, "## Capacity\n\n{}\n", md(&cap_headline(c)));
+    let _ = writeln!(out, "| {} |", CAP_HEAD.join(" | "));
+    out.push_str("|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
+    for r in cap_rows(c) {
+        let cells: Vec<String> = r.iter().map(|x| md(x)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+}
+
+/// The capacity section of report.html: the table and latency/errors against rate.
+pub(crate) fn capacity_html(out: &mut String, c: &super::load::CapacitySection) {
+    let _ = writeln!(
+        out,
+        "<h2 id=\"capacity\">Capacity</h2>\n<p>{}</p>\n<table class=\"fams\"><thead><tr>",
+        esc(&cap_headline(c))
+    );
+    for h in CAP_HEAD {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for r in cap_rows(c) {
+        out.push_str("<tr>");
+        for x in &r {
+            let _ = write!(out, "<td>{}</td>", esc(x));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table>\n");
+    let mut steps: Vec<&super::load::CapacityStep> = c.steps.iter().collect();
+    steps.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    let points: Vec<LoadPoint> = steps
+        .iter()
+        .map(|s| LoadPoint {
+            t_s: s.rate,
+            sent: 0,
+            ok: 0,
+            errors: (s.error_rate * 1e6) as u64,
+            rate_limited: (s.rate_limited_rate * 1e6) as u64,
+            dropped: 0,
+            p50_ms: s.p50_ms,
+            p95_ms: s.p95_ms,
+            p99_ms: s.p99_ms,
+        })
+        .collect();
+    let (p50, p95, p99) = (
+        |p: &LoadPoint| p.p50_ms.unwrap_or(0.0),
+        |p: &LoadPoint| p.p95_ms.unwrap_or(0.0),
+        |p: &LoadPoint| p.p99_ms.unwrap_or(0.0),
+    );
+    chart(
+        out,
+        "Latency against rate (ms; x: rate/s)",
+        &points,
+        &[
+            ("p50", "#2f855a", &p50),
+            ("p95", "#d69e2e", &p95),
+            ("p99", "#c53030", &p99),
+        ],
+        " ms",
+    );
+    let (errs, limited) = (
+        |p: &LoadPoint| p.errors as f64 / 1e4,
+        |p: &LoadPoint| p.rate_limited as f64 / 1e4,
+    );
+    chart(
+        out,
+        "Errors and 429s against rate (%; x: rate/s)",
+        &points,
+        &[("errors", "#c53030", &errs), ("429", "#d69e2e", &limited)],
+        " %",
+    );
 }

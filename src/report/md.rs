@@ -63,6 +63,9 @@ fn render_with_limit(report: &Report, limit: usize) -> String {
     if let Some(l) = &report.load {
         super::load_render::markdown(&mut out, l);
     }
+    if let Some(c) = &report.capacity {
+        super::load_render::capacity_markdown(&mut out, c);
+    }
 
     let blockers: Vec<&CheckResult> = report
         .checks

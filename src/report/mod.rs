@@ -25,7 +25,9 @@ pub mod md;
 pub mod model;
 pub(crate) mod text;
 
-pub use load::{Latency, LoadPoint, LoadRow, LoadSection, SloResult};
+pub use load::{
+    CapacitySection, CapacityStep, Latency, LoadPoint, LoadRow, LoadSection, SloResult,
+};
 pub use model::*;
 
 use std::path::{Path, PathBuf};

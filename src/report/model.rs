@@ -348,6 +348,9 @@ pub struct Report {
     /// A load run's results (`golive load`); absent for `golive check`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<super::load::LoadSection>,
+    /// A capacity search's results (`golive capacity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<super::load::CapacitySection>,
 }
 
 pub const VERDICT_POLICY: &str = "GO when every blocker check passed; NO-GO when a blocker check failed (advisory failures are listed as risks); INCOMPLETE when a blocker check was skipped or errored, or the run was cut short.";

@@ -381,6 +381,7 @@ pub(crate) mod tests {
             totals: Totals::default(),
             checks: vec![],
             load: None,
+            capacity: None,
         };
         r.finalize();
         r

@@ -451,3 +451,104 @@ fn segments_started_together_merge_from_the_command_line() {
     let held = l.held_rate.unwrap();
     assert!((held - 40.0).abs() < 4.0, "held {held}/s");
 }
+
+fn report_schema() -> jsonschema::Validator {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::draft202012::new(&schema).unwrap()
+}
+
+fn capacity_options(start: f64, precision: f64) -> load::capacity::CapacityOptions {
+    load::capacity::CapacityOptions {
+        start_rate: start,
+        max_rate: 2000.0,
+        warmup_s: 1,
+        window_s: 1,
+        max_requests: 20_000,
+        precision,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_finds_the_knee_of_a_fake_with_a_known_capacity() {
+    // 4 requests at a time, 20 ms each: 200 requests a second.
+    let fake = fake_with(|c| {
+        c.concurrency_limit = Some(4);
+        c.response_delay_ms = 20;
+    });
+    let mut cfg = config("removit", &["1s:1/s"], fake, Segment::default());
+    cfg.slos = vec![(Slo::parse("p95<100ms").unwrap(), SloSource::Cli)];
+    let res = load::capacity::run(cfg, capacity_options(150.0, 0.05))
+        .await
+        .unwrap();
+    let c = &res.section;
+    let knee = c.knee_rate.expect("a rate held");
+    assert!(
+        (180.0..=220.0).contains(&knee),
+        "knee {knee}/s, not 200/s ± 10 %: {c:#?}"
+    );
+    assert!(c.precision.unwrap() <= 0.05);
+    assert_eq!(c.limited_by.as_deref(), Some("slo"));
+    let report = load::capacity::report(&res, None);
+    assert_eq!(report.verdict, Verdict::Go, "{}", report.verdict_reason);
+    let doc = serde_json::to_value(&report).unwrap();
+    let errors: Vec<String> = report_schema()
+        .iter_errors(&doc)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let html = golive::report::html::render(&report);
+    assert!(html.contains("Latency against rate"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_reports_a_rate_limiter_as_its_ceiling_not_as_capacity() {
+    // The contract's default limiter: 10 requests a second per key.
+    let mut fake = fake_with(|_| {});
+    fake.rate_limit = golive::fake::RateLimitConfig {
+        per_second: 10.0,
+        burst: 10,
+    };
+    let mut cfg = config("removit", &["1s:1/s"], fake, Segment::default());
+    cfg.slos = vec![
+        (Slo::parse("p95<500ms").unwrap(), SloSource::Cli),
+        (Slo::parse("429<5%").unwrap(), SloSource::Cli),
+    ];
+    let res = load::capacity::run(cfg, capacity_options(5.0, 0.3))
+        .await
+        .unwrap();
+    let c = &res.section;
+    assert_eq!(c.limited_by.as_deref(), Some("rate_limiter"), "{c:#?}");
+    let ceiling = c.limiter_ceiling.unwrap();
+    assert!(
+        (7.0..=13.0).contains(&ceiling),
+        "ceiling {ceiling}/s: {c:#?}"
+    );
+    let summary = &load::capacity::report(&res, None).checks[0].summary;
+    assert!(summary.contains("rate limiter's ceiling"), "{summary}");
+}
+
+#[test]
+fn capacity_stops_at_its_request_budget() {
+    let out = golive()
+        .args(["capacity", "--slo", "p95<800ms", "--start-rate", "50/s"])
+        .args([
+            "--warmup",
+            "1s",
+            "--window",
+            "1s",
+            "--max-requests",
+            "250",
+            "--format",
+            "json",
+        ])
+        .arg("--report-dir")
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("request budget"), "{stdout}");
+    // 50/s held (100 requests); the 100/s step (200 more) would pass the budget: no knee yet.
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+}

@@ -237,6 +237,7 @@ fn base_report(faults: &[&str]) -> Report {
         totals: Totals::default(),
         checks: vec![],
         load: None,
+        capacity: None,
     }
 }
 
