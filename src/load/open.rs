@@ -106,19 +106,36 @@ pub async fn run(
     });
     for (j, offset) in plan.arrivals() {
         let due = opts.start + offset;
-        tokio::select! {
-            biased;
-            _ = wait_true(&mut cancel) => { stop = Stop::Interrupted; break; }
-            r = breach_rx.changed() => {
-                if r.is_ok() {
-                    if let Some(why) = breach_rx.borrow().clone() { stop = Stop::Breach(why); break; }
-                }
-            }
-            _ = tokio::time::sleep_until(due) => {}
-        }
         if Instant::now() < due {
-            // A breach notice that was not one woke us early: wait the rest.
-            tokio::time::sleep_until(due).await;
+            tokio::select! {
+                biased;
+                _ = wait_true(&mut cancel) => { stop = Stop::Interrupted; break; }
+                r = breach_rx.changed() => {
+                    if r.is_ok() {
+                        if let Some(why) = breach_rx.borrow().clone() { stop = Stop::Breach(why); break; }
+                    }
+                }
+                _ = tokio::time::sleep_until(due) => {}
+            }
+            if Instant::now() < due {
+                // A breach notice that was not one woke us early: wait the rest.
+                tokio::time::sleep_until(due).await;
+            }
+        } else {
+            // Behind the schedule: no timer (it would wait for the next tick);
+            // look at the stop signals without waiting, and let the request
+            // tasks run now and then.
+            if *cancel.borrow() {
+                stop = Stop::Interrupted;
+                break;
+            }
+            if let Some(why) = breach_rx.borrow().clone() {
+                stop = Stop::Breach(why);
+                break;
+            }
+            if arrivals % 64 == 0 {
+                tokio::task::yield_now().await;
+            }
         }
         let (call, values, sub) = shared.mix.pick(j);
         let cost = shared.mix.calls[call].cost;
