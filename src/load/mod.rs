@@ -233,6 +233,10 @@ pub struct RawResults {
     pub slos: Vec<(String, SloSource)>,
     pub endpoints: Vec<Option<String>>,
     pub notes: Vec<String>,
+    /// Credits used during the run by the pack's usage route (`load.usage`),
+    /// when it has one (other clients of the account count too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits_measured: Option<f64>,
     /// Closed model: how many users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<usize>,
@@ -407,6 +411,18 @@ fn load_spec(cfg: &LoadConfig) -> Result<pack::LoadSpec, LoadError> {
         .ok_or_else(|| LoadError::NoMix(cfg.pack.file.name.clone()))
 }
 
+/// The account's credits used so far, from the pack's usage route.
+async fn credits_used(shared: &open::Shared, u: &pack::UsageProbe) -> Option<f64> {
+    let state = crate::engine::steps::CheckState::default();
+    let p = crate::engine::steps::prepare(&shared.run, &u.request, &state, &[], None).ok()?;
+    let a = mix::send(&shared.run.client, &p).await.ok()?;
+    if !(200..300).contains(&a.status) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&a.body).ok()?;
+    v.pointer(&u.credits_used)?.as_f64()
+}
+
 /// What one run's scheduler and request tasks share (fresh for every run).
 fn shared_for(
     cfg: &LoadConfig,
@@ -434,9 +450,14 @@ fn shared_for(
 /// with [`report::build`]). Errors only before any traffic.
 pub async fn run(cfg: LoadConfig) -> Result<RawResults, LoadError> {
     let spec = load_spec(&cfg)?;
-    let start = start_instant(cfg.start_at)?;
+    start_instant(cfg.start_at)?;
     let target = serve_target(&cfg).await?;
     let shared = shared_for(&cfg, &target, &spec)?;
+    let used_before = match &spec.usage {
+        Some(u) => credits_used(&shared, u).await,
+        None => None,
+    };
+    let start = start_instant(cfg.start_at)?;
     let endpoints = spec
         .mix
         .iter()
@@ -483,8 +504,13 @@ pub async fn run(cfg: LoadConfig) -> Result<RawResults, LoadError> {
             ])
         }
     };
+    let credits_measured = match (&spec.usage, used_before) {
+        (Some(u), Some(b)) => credits_used(&shared, u).await.map(|a| a - b),
+        _ => None,
+    };
     let finished_at = chrono::Utc::now();
     Ok(RawResults {
+        credits_measured,
         golive_load_raw: RAW_FORMAT,
         golive_version: env!("CARGO_PKG_VERSION").to_string(),
         pack: cfg.pack.file.name.clone(),
@@ -552,6 +578,8 @@ pub fn merge(files: &[(String, String)]) -> Result<RawResults, LoadError> {
                     )));
                 }
                 acc.stats.merge(&r.stats)?;
+                // Each segment saw the others' spending too.
+                acc.credits_measured = None;
                 acc.duration_ms = acc.duration_ms.max(r.duration_ms);
                 acc.started_at = acc.started_at.clone().min(r.started_at.clone());
                 acc.finished_at = acc.finished_at.clone().max(r.finished_at.clone());

@@ -250,6 +250,17 @@ pub fn build(raw: &RawResults, pack: Option<PackInfo>) -> Report {
         raw.plan.own()
     };
     let mut notes = raw.notes.clone();
+    if let Some(m) = raw.credits_measured {
+        let note = if (m - s.credits).abs() < 0.5 {
+            format!("credits: {m} used by the usage route, as the pack's costs estimate")
+        } else {
+            format!(
+                "credits: the usage route says {m} were used, the pack's costs estimate {} (another client of the account, or costs that differ from the docs)",
+                s.credits
+            )
+        };
+        notes.push(note);
+    }
     if raw.segments > 1 && !all_segments {
         notes.push(format!(
             "{} of {} segments merged: the counts are a part of the plan",
@@ -285,6 +296,7 @@ pub fn build(raw: &RawResults, pack: Option<PackInfo>) -> Report {
         unfinished: s.unfinished,
         substituted: s.substituted,
         credits: s.credits,
+        credits_measured: raw.credits_measured,
         schema_sample: raw.schema_sample,
         stopped: raw.stopped.clone(),
         segments: raw.segments,

@@ -90,6 +90,15 @@ pub(super) fn validate_load(file: &str, pack: &PackFile, spec: &LoadSpec) -> Res
             "every call needs a value another call captures: nothing can be sent first",
         ));
     }
+    if let Some(u) = &spec.usage {
+        validate_request(&cx, "load.usage", &u.request, false)?;
+        if !u.credits_used.starts_with('/') {
+            return Err(cx.err(
+                "load.usage",
+                "credits_used is a JSON pointer (`/credits_used`)",
+            ));
+        }
+    }
     for s in &spec.slo {
         let slo = Slo::parse(s).map_err(|e| cx.err("load.slo", e))?;
         if let Some(c) = &slo.call {

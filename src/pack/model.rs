@@ -62,6 +62,19 @@ pub struct LoadSpec {
     /// `--slo` adds to them.
     #[serde(default)]
     pub slo: Vec<String>,
+    /// Where the API reports credits used, read before and after a run to
+    /// check the estimate from the calls' `cost`.
+    #[serde(default)]
+    pub usage: Option<UsageProbe>,
+}
+
+/// `load.usage`: a request and the JSON pointer of the credits used so far.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageProbe {
+    pub request: RequestSpec,
+    /// JSON pointer of the account's credits used (a number that grows).
+    pub credits_used: String,
 }
 
 /// One call of a load mix.

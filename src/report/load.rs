@@ -40,6 +40,9 @@ pub struct LoadSection {
     pub substituted: u64,
     /// Credits the sent calls are documented to cost (the pack's `cost`).
     pub credits: f64,
+    /// Credits the API's usage route says the run used (`load.usage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits_measured: Option<f64>,
     /// Share of responses validated against their JSON Schema.
     pub schema_sample: f64,
     /// Why the run stopped (`completed`, or what stopped it early).

@@ -97,6 +97,10 @@ async fn a_fixed_delay_shows_in_the_percentiles() {
     ))
     .await;
     let l = load::report::build(&raw, None).load.unwrap();
+    // The usage route agrees with the pack's costs: 1 credit a created job.
+    let creates = l.calls.iter().find(|c| c.name == "create").unwrap();
+    assert_eq!(l.credits, creates.sent as f64);
+    assert_eq!(l.credits_measured, Some(l.credits), "{:?}", l.notes);
     let (p50, p99) = (
         l.overall.latency.p50.unwrap(),
         l.overall.latency.p99.unwrap(),

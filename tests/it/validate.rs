@@ -141,6 +141,7 @@ load:
     - name: read
       request: { endpoint: get, params: { id: "{{made}}" } }
   slo: ["p95<800ms", "read:errors<1%"]
+  usage: { request: { endpoint: get }, credits_used: /used }
 "#;
 
 const KITCHEN_SCENARIO: &str = r#"
