@@ -556,3 +556,51 @@ fn capacity_stops_at_its_request_budget() {
     // 50/s held (100 requests); the 100/s step (200 more) would pass the budget: no knee yet.
     assert_eq!(out.status.code(), Some(3), "{stdout}");
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_binary_within_a_second_and_the_report_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = golive()
+        .args([
+            "load",
+            "--rate",
+            "20/s",
+            "--duration",
+            "60s",
+            "-q",
+            "--format",
+            "json",
+        ])
+        .arg("--report-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t0 = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(status.code(), Some(3));
+    let report = golive::report::json::read(&dir.path().join("report.json")).unwrap();
+    assert_eq!(report.verdict, Verdict::Incomplete);
+    assert!(report.load.unwrap().overall.sent >= 10);
+}
