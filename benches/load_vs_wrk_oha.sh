@@ -99,7 +99,7 @@ python3 - "$WORK/r/report.json" <<'PY'
 import json, sys
 l = json.load(open(sys.argv[1]))["load"]
 held = l.get("held_rate") or 0
-print(f"           (open-1k: held {held:.1}/s = {abs(held - 1000) / 10:.2f} % off 1,000/s; "
+print(f"           (open-1k: held {held:.1f}/s = {abs(held - 1000) / 10:.2f} % off 1,000/s; "
       f"sends left within {l.get('lag_p99_ms', 0):.2f} ms of schedule at p99, {l.get('lag_max_ms', 0):.1f} ms max; dropped {l['dropped']})")
 PY
 

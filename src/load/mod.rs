@@ -316,11 +316,13 @@ async fn serve_target(cfg: &LoadConfig) -> Result<Serving, LoadError> {
                     keys.insert(role.clone(), Secret::new(k.trim(), env_name.clone()));
                 }
             }
-            if !keys.contains_key("valid") {
-                let env = cfg.pack.file.keys.get("valid").cloned().unwrap_or_default();
-                return Err(LoadError::Invalid(format!(
-                    "a load run against a live API needs the `valid` key: set {env}"
-                )));
+            for role in roles_needed(cfg) {
+                if !keys.contains_key(&role) {
+                    let env = cfg.pack.file.keys.get(&role).cloned().unwrap_or_default();
+                    return Err(LoadError::Invalid(format!(
+                        "the load mix sends the `{role}` key: set {env}"
+                    )));
+                }
             }
             Ok(Serving {
                 base: url.trim_end_matches('/').to_string(),
@@ -334,6 +336,19 @@ async fn serve_target(cfg: &LoadConfig) -> Result<Serving, LoadError> {
             })
         }
     }
+}
+
+/// The key roles the mix's calls send (not `none` or `invalid`).
+fn roles_needed(cfg: &LoadConfig) -> std::collections::BTreeSet<String> {
+    let calls = cfg.pack.file.load.iter().flat_map(|l| &l.mix);
+    calls
+        .map(|c| match &c.request.auth {
+            None => "valid".to_string(),
+            Some(pack::AuthSpec::Role(r)) => r.clone(),
+            Some(pack::AuthSpec::Full(f)) => f.key.clone(),
+        })
+        .filter(|r| !matches!(r.as_str(), "none" | "invalid"))
+        .collect()
 }
 
 /// The engine's per-pack state, built for load (a larger connection pool).
