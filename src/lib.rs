@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod fake;
+pub mod load;
 pub mod pack;
 pub mod report;
 pub mod schema;

@@ -15,6 +15,7 @@ use golive::report::Format;
 use golive::report::diff::{self, DiffOptions};
 use golive::report::terminal::{self, Style};
 
+mod cli_load;
 mod progress;
 mod signals;
 
@@ -22,7 +23,9 @@ mod signals;
 #[command(
     name = "golive",
     version,
-    about = "Tells a team whether an API integration is ready to go live"
+    about = "Tells a team whether an API integration is ready to go live",
+    // Help as written in the source, whatever the terminal's width.
+    term_width = 0
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,6 +42,12 @@ enum Command {
     Report(ReportArgs),
     /// Run the built-in fake of both APIs until Ctrl-C.
     Fake(FakeArgs),
+    /// Send a pack's load mix at a rate (open model) or with N users (closed), gated by SLOs.
+    Load(Box<cli_load::LoadArgs>),
+    /// Find the highest rate at which every SLO holds (steps the rate up, then bisects).
+    Capacity(cli_load::CapacityArgs),
+    /// Merge the raw results of the segments of one load plan into one report.
+    Merge(cli_load::MergeArgs),
 }
 
 #[derive(Args)]
@@ -85,10 +94,10 @@ fn parse_max_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 #[derive(Args)]
-struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Where the report goes.
     #[arg(long, default_value = "golive-report")]
-    report_dir: PathBuf,
+    pub(crate) report_dir: PathBuf,
     #[arg(
         long,
         default_value = "all",
@@ -136,7 +145,7 @@ struct ValidateArgs {
     path: PathBuf,
 }
 
-fn parse_var(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_var(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
@@ -175,12 +184,15 @@ fn main() -> ExitCode {
         Command::Validate(args) => run_validate(args),
         Command::Report(args) => run_report(args),
         Command::Fake(args) => run_fake(args),
+        Command::Load(args) => cli_load::run_load(*args),
+        Command::Capacity(args) => cli_load::run_capacity(args),
+        Command::Merge(args) => cli_load::run_merge(args),
     }
 }
 
 /// Prints to stdout; a closed pipe (`golive check | head`) is not an error,
 /// so the run still writes its report and exits with its verdict's code.
-fn say(s: &str) {
+pub(crate) fn say(s: &str) {
     let _ = std::io::stdout().lock().write_all(s.as_bytes());
 }
 
@@ -318,7 +330,10 @@ fn run_check(args: CheckArgs) -> ExitCode {
 }
 
 /// Writes the report files (and the CI job summary when `$GITHUB_STEP_SUMMARY` is set).
-fn write_outputs(report: &golive::report::Report, out: &OutputArgs) -> Result<(), ExitCode> {
+pub(crate) fn write_outputs(
+    report: &golive::report::Report,
+    out: &OutputArgs,
+) -> Result<(), ExitCode> {
     match golive::report::write_all(report, &out.report_dir, &out.format.0, out.har.as_deref()) {
         Ok(paths) => {
             for p in paths {
@@ -381,7 +396,7 @@ fn run_report(args: ReportArgs) -> ExitCode {
 }
 
 /// The multi-thread runtime every command runs on.
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -393,7 +408,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 /// The fake's config from a file, or the contract's defaults; a bad file is exit 2.
 /// The fake's config: `base` with the file's fields laid over it.
-fn load_fake_config(
+pub(crate) fn load_fake_config(
     path: Option<&std::path::Path>,
     base: FakeConfig,
 ) -> Result<FakeConfig, ExitCode> {

@@ -201,6 +201,8 @@ pub async fn run(cfg: RunConfig) -> Report {
         interrupted,
         totals: Totals::default(),
         checks,
+        load: None,
+        capacity: None,
     };
     report.finalize();
     let timeouts: Vec<String> = cfg

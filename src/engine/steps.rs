@@ -335,7 +335,7 @@ fn last_error(st: &CheckState) -> String {
 }
 
 /// Renders a request spec into a sendable request.
-fn prepare(
+pub(crate) fn prepare(
     run: &PackRun,
     spec: &RequestSpec,
     st: &CheckState,

@@ -67,6 +67,8 @@ pub struct FakeCore {
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
     requests: AtomicU64,
+    /// When the core was made (`stall` windows count from here).
+    started_ms: u64,
 }
 
 impl std::fmt::Debug for FakeCore {
@@ -100,6 +102,7 @@ impl FakeCore {
             clock,
             state: Mutex::new(state),
             requests: AtomicU64::new(0),
+            started_ms: now,
         }
     }
 
@@ -441,6 +444,20 @@ impl FakeCore {
         reply
     }
 
+    /// Inside the configured stall window, how long until it ends.
+    fn stall_ms(&self) -> u64 {
+        let Some(st) = &self.config.stall else {
+            return 0;
+        };
+        let t = self.clock.now_ms().saturating_sub(self.started_ms);
+        let end = st.after_ms.saturating_add(st.for_ms);
+        if t >= st.after_ms && t < end {
+            end - t
+        } else {
+            0
+        }
+    }
+
     /// Adds the common headers: request id, rate limit, Retry-After, delay.
     fn finish(&self, reply: Reply, request_id: &str, rate: Option<Decision>) -> FakeResponse {
         let mut headers: Vec<(String, String)> = Vec::with_capacity(8);
@@ -461,10 +478,11 @@ impl FakeCore {
         for (k, v) in reply.extra {
             headers.push((k.to_string(), v));
         }
-        let mut delay_ms = reply.delay_ms;
+        let mut delay_ms = reply.delay_ms + self.config.response_delay_ms;
         if self.faults.has(Fault::Slow) {
             delay_ms += self.config.slow_response_ms;
         }
+        delay_ms += self.stall_ms();
         FakeResponse {
             status: reply.status,
             headers,

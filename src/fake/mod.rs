@@ -125,6 +125,24 @@ pub struct FakeConfig {
     pub max_usage_events: usize,
     /// Idempotency keys kept per API key (oldest evicted first).
     pub max_idempotency_keys: usize,
+    /// A fixed delay added to every response (a known latency for load tests).
+    pub response_delay_ms: u64,
+    /// A window in which the server stalls: every answer due in it is held
+    /// until it ends (what a GC pause or a failover looks like to clients).
+    pub stall: Option<StallConfig>,
+    /// Over hyper (`golive fake`, `golive load`): at most this many requests
+    /// are served at once, each holding its slot through its delay; the
+    /// rest queue. With `response_delay_ms` this is a known capacity:
+    /// `concurrency_limit × 1000 / response_delay_ms` requests a second.
+    pub concurrency_limit: Option<usize>,
+}
+
+/// `stall: { after_ms, for_ms }`, counted from the fake's start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallConfig {
+    pub after_ms: u64,
+    pub for_ms: u64,
 }
 
 impl Default for FakeConfig {
@@ -156,6 +174,9 @@ impl Default for FakeConfig {
             idempotency_ttl_secs: 24 * 3600,
             max_usage_events: 10_000,
             max_idempotency_keys: 10_000,
+            response_delay_ms: 0,
+            stall: None,
+            concurrency_limit: None,
         }
     }
 }
@@ -241,6 +262,11 @@ impl FakeConfig {
         if self.rate_limit.burst == 0 {
             return Err(FakeError::ConfigInvalid(
                 "rate_limit.burst must be ≥ 1".into(),
+            ));
+        }
+        if self.concurrency_limit == Some(0) {
+            return Err(FakeError::ConfigInvalid(
+                "concurrency_limit must be ≥ 1".into(),
             ));
         }
         if self.flaky_every == 0 {

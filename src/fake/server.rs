@@ -28,7 +28,9 @@ pub async fn serve(
         .await
         .map_err(|source| FakeError::Bind { addr, source })?;
     let bound = listener.local_addr()?;
+    let limit = options.config.concurrency_limit;
     let core = Arc::new(FakeCore::new(options));
+    let slots = limit.map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
     let _webhooks = webhook::DeliveryTask::spawn(core.clone());
     // Connection tasks stop when this sender is dropped with the future.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
@@ -46,9 +48,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let core = core.clone();
+        let slots = slots.clone();
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(core.clone(), req));
+            let service = service_fn(move |req| handle(core.clone(), slots.clone(), req));
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service);
@@ -67,8 +70,14 @@ pub async fn serve(
 
 async fn handle(
     core: Arc<FakeCore>,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    // A slot for the whole answer, delay included (`concurrency_limit`).
+    let _slot = match &slots {
+        Some(s) => s.clone().acquire_owned().await.ok(),
+        None => None,
+    };
     let (parts, body) = req.into_parts();
     let headers = parts
         .headers

@@ -2,7 +2,9 @@
 //! validation; the format itself is in [`model`].
 
 pub mod expr;
+pub mod load;
 pub mod model;
+pub mod slo;
 pub mod template;
 mod text;
 pub use text::MAX_NESTING;
@@ -419,6 +421,9 @@ fn build(
     let pack: PackFile = parse_yaml(&pack_name, pack_bytes)?;
     let pack_sha256 = sha256_hex(pack_bytes);
     validate_pack(&pack_name, &pack, &mut schemas)?;
+    if let Some(spec) = &pack.load {
+        load::validate_load(&pack_name, &pack, spec)?;
+    }
 
     let mut scenarios = Vec::new();
     let mut ids: BTreeMap<String, String> = BTreeMap::new();

@@ -55,6 +55,58 @@ pub struct PackFile {
     /// A request that proves the target is reachable before checks start.
     #[serde(default)]
     pub preflight: Option<RequestSpec>,
+    /// What `golive load` and `golive capacity` send: a weighted mix of the
+    /// pack's calls, and the SLOs that gate the run.
+    #[serde(default)]
+    pub load: Option<LoadSpec>,
+}
+
+/// `load:` in `pack.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// The calls of the mix; each arrival sends one, in proportion to its weight.
+    pub mix: Vec<LoadCall>,
+    /// SLO gates (`p95<800ms`, `errors<1%`, `429<5%`, `jobs.get:p99<1s`);
+    /// `--slo` adds to them.
+    #[serde(default)]
+    pub slo: Vec<String>,
+    /// Where the API reports credits used, read before and after a run to
+    /// check the estimate from the calls' `cost`.
+    #[serde(default)]
+    pub usage: Option<UsageProbe>,
+}
+
+/// `load.usage`: a request and the JSON pointer of the credits used so far.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageProbe {
+    pub request: RequestSpec,
+    /// JSON pointer of the account's credits used (a number that grows).
+    pub credits_used: String,
+}
+
+/// One call of a load mix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadCall {
+    /// The call's name in the results (e.g. `create`, `poll`).
+    pub name: String,
+    /// Relative share of arrivals (default 1).
+    #[serde(default = "one")]
+    pub weight: u32,
+    pub request: RequestSpec,
+    /// Name → source (`body:/ptr` or `header:Name`): values that later calls
+    /// of the same run use as `{{name}}` (e.g. a created job's id).
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+    /// Credits one call is documented to cost (for `--max-credits`).
+    #[serde(default)]
+    pub cost: f64,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One documented fact: its value, what it rests on, and the contract line.

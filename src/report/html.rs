@@ -50,6 +50,12 @@ pub fn render(report: &Report) -> String {
     out.push_str("<main>\n");
     attention(&mut out, report);
     families(&mut out, report);
+    if let Some(l) = &report.load {
+        super::load_render::html(&mut out, l);
+    }
+    if let Some(c) = &report.capacity {
+        super::load_render::capacity_html(&mut out, c);
+    }
     latency_chart(&mut out, report);
     checks(&mut out, report);
     out.push_str("</main>\n");

@@ -60,6 +60,12 @@ fn render_with_limit(report: &Report, limit: usize) -> String {
     let mut out = String::new();
     head(&mut out, report);
     family_table(&mut out, report);
+    if let Some(l) = &report.load {
+        super::load_render::markdown(&mut out, l);
+    }
+    if let Some(c) = &report.capacity {
+        super::load_render::capacity_markdown(&mut out, c);
+    }
 
     let blockers: Vec<&CheckResult> = report
         .checks

@@ -20,11 +20,16 @@ pub mod har;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod load;
+mod load_render;
 pub mod md;
 pub mod model;
 pub mod terminal;
 pub(crate) mod text;
 
+pub use load::{
+    CapacitySection, CapacityStep, Latency, LoadPoint, LoadRow, LoadSection, SloResult,
+};
 pub use model::*;
 
 use std::path::{Path, PathBuf};

@@ -53,10 +53,13 @@ pub enum Family {
     RateLimit,
     Idempotency,
     Observability,
+    /// The SLO gates of a load run (`golive load`), one check per SLO.
+    Load,
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    /// The nine families of `golive check` (every pack covers each of them).
+    pub const CHECKS: [Family; 9] = [
         Family::Auth,
         Family::Isolation,
         Family::Schema,
@@ -66,6 +69,19 @@ impl Family {
         Family::RateLimit,
         Family::Idempotency,
         Family::Observability,
+    ];
+    /// Every family a report may hold, in report order (`load` last).
+    pub const ALL: [Family; 10] = [
+        Family::Auth,
+        Family::Isolation,
+        Family::Schema,
+        Family::Lifecycle,
+        Family::Timeouts,
+        Family::Credits,
+        Family::RateLimit,
+        Family::Idempotency,
+        Family::Observability,
+        Family::Load,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -78,6 +94,7 @@ impl Family {
             Family::RateLimit => "rate_limit",
             Family::Idempotency => "idempotency",
             Family::Observability => "observability",
+            Family::Load => "load",
         }
     }
     /// What the family establishes (the design's family table), for reports.
@@ -106,6 +123,9 @@ impl Family {
                 "a replay returns the same job and charges once; a different body is refused"
             }
             Family::Observability => "request ids on responses and in error bodies; job ids echoed",
+            Family::Load => {
+                "under load, latency, errors and 429s stay within their SLOs and responses keep their contract"
+            }
         }
     }
 }
@@ -378,6 +398,12 @@ pub struct Report {
     pub interrupted: Option<String>,
     pub totals: Totals,
     pub checks: Vec<CheckResult>,
+    /// A load run's results (`golive load`); absent for `golive check`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<super::load::LoadSection>,
+    /// A capacity search's results (`golive capacity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<super::load::CapacitySection>,
 }
 
 pub const VERDICT_POLICY: &str = "GO when every blocker check passed; NO-GO when a blocker check failed (advisory failures are listed as risks); INCOMPLETE when a blocker check was skipped or errored, or the run was cut short.";

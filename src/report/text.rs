@@ -395,6 +395,8 @@ pub(crate) mod tests {
             interrupted: None,
             totals: Totals::default(),
             checks: vec![],
+            load: None,
+            capacity: None,
         };
         r.finalize();
         r

@@ -5,6 +5,7 @@ mod check;
 mod check_e2e;
 mod fake;
 mod hostile;
+mod load;
 mod pack_props;
 mod report;
 mod schemas;

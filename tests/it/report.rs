@@ -240,6 +240,8 @@ fn base_report(faults: &[&str]) -> Report {
         interrupted: None,
         totals: Totals::default(),
         checks: vec![],
+        load: None,
+        capacity: None,
     }
 }
 

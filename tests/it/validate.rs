@@ -133,6 +133,17 @@ preflight:
   json: { a: 1 }
   content_type: application/json
   timeout: 5s
+load:
+  mix:
+    - name: make
+      weight: 2
+      request: { endpoint: get }
+      capture: { made: body:/id }
+      cost: 1.5
+    - name: read
+      request: { endpoint: get, params: { id: "{{made}}" } }
+  slo: ["p95<800ms", "read:errors<1%"]
+  usage: { request: { endpoint: get }, credits_used: /used }
 "#;
 
 const KITCHEN_SCENARIO: &str = r#"

@@ -317,12 +317,19 @@ fn probe_config() -> FakeConfig {
 #[tokio::test]
 async fn every_fault_breaks_its_promise() {
     let mut problems = Vec::new();
-    let probes = Fault::ALL.iter().map(|&fault| async move {
+    // Start every twin first: building an HTTP client loads the system's CA
+    // roots synchronously (reqwest 0.13's platform verifier), which would
+    // stall this one-thread runtime under the timed probes.
+    let mut twins = Vec::new();
+    for &fault in Fault::ALL.iter() {
         let healthy = Fx::start(probe_config(), &[]).await;
         let faulty = Fx::start(probe_config(), &[fault]).await;
+        twins.push((fault, healthy, faulty));
+    }
+    let probes = twins.iter().map(|(fault, healthy, faulty)| async move {
         let (kept_healthy, kept_faulty) =
-            tokio::join!(promise_kept(fault, &healthy), promise_kept(fault, &faulty));
-        (fault, kept_healthy, kept_faulty)
+            tokio::join!(promise_kept(*fault, healthy), promise_kept(*fault, faulty));
+        (*fault, kept_healthy, kept_faulty)
     });
     for (fault, kept_healthy, kept_faulty) in futures_join_all(probes).await {
         if !kept_healthy {
