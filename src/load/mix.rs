@@ -290,10 +290,5 @@ pub fn judge(
     }
 }
 
-/// Whether a transport error was a timeout.
-pub fn is_timeout(e: &reqwest::Error) -> bool {
-    e.is_timeout()
-}
-
 /// The per-request timeout a run uses when the pack names none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

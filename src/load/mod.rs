@@ -12,6 +12,7 @@ pub mod mix;
 pub mod open;
 pub mod plan;
 pub mod report;
+pub mod send;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -430,7 +431,7 @@ fn load_spec(cfg: &LoadConfig) -> Result<pack::LoadSpec, LoadError> {
 async fn credits_used(shared: &open::Shared, u: &pack::UsageProbe) -> Option<f64> {
     let state = crate::engine::steps::CheckState::default();
     let p = crate::engine::steps::prepare(&shared.run, &u.request, &state, &[], None).ok()?;
-    let a = mix::send(&shared.run.client, &p).await.ok()?;
+    let a = shared.sender.send(&p).await.ok()?;
     if !(200..300).contains(&a.status) {
         return None;
     }
@@ -447,7 +448,9 @@ fn shared_for(
     let run = pack_run(cfg, target)?;
     let mix = mix::Mix::new(spec, &run).map_err(LoadError::Invalid)?;
     let (halt, _) = watch::channel(false);
+    let sender = send::Sender::for_base(&run.base, run.client.clone(), cfg.max_in_flight);
     Ok(Arc::new(open::Shared {
+        sender,
         run,
         mix,
         schema_every: if cfg.schema_sample <= 0.0 {

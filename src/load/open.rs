@@ -22,6 +22,7 @@ use crate::engine::PackRun;
 /// What the scheduler shares with its request tasks.
 pub struct Shared {
     pub run: PackRun,
+    pub sender: super::send::Sender,
     pub mix: Mix,
     /// Validate every n-th response against its schema (0: never).
     pub schema_every: u64,
@@ -239,7 +240,7 @@ pub async fn one(
             return sample;
         }
     };
-    let answer = mix::send(&run.client, &p).await;
+    let answer = shared.sender.send(&p).await;
     sample.latency_us = Instant::now().saturating_duration_since(due).as_micros() as u64;
     match answer {
         Ok(a) => {
@@ -261,9 +262,7 @@ pub async fn one(
             sample.missing_retry_after = v.missing_retry_after;
         }
         Err(e) => {
-            sample.class = Class::Transport {
-                timeout: mix::is_timeout(&e),
-            };
+            sample.class = Class::Transport { timeout: e.timeout };
         }
     }
     sample
