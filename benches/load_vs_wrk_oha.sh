@@ -18,27 +18,29 @@
 #   closed    --users 50 on Goose
 # and peak RSS with --users 1000 (closed) and with 1,000 in flight (open).
 #
-# Measured 2026-12-02 (DURATION=10, release build, 2 cores shared with two
-# other builds and test runs: load average 5–7, so every figure is inflated;
-# wrk's 11.6 µs/req here was ~7 µs on a quiet machine):
+# Measured 2026-12-02 18:36 UTC (DURATION=10, release build, 2 cores shared
+# with other builds and test runs, load average 2–3; wrk's 12 µs/req here was
+# ~7 µs on a quiet machine, so every figure is inflated about 1.7×):
 #
 #   tool         requests      req/s  cpu µs/req     rss MB
-#   wrk            695929      69593        11.55          5
-#   oha        (not installed: cargo install oha was not run, for time)
-#   golive-max     292744      29274        30.30         21   (2,000,000 arrivals, 1,707,256 dropped)
-#   golive-1k       10000       1000       133.00         18   (held 1000.1/s = 0.01 % off; send lag p99 1.95 ms, max 5.3 ms; 0 dropped)
-#   closed         420102      42010        28.35         42
-#   peak RSS, closed model, 1000 users: 200 MB
-#   peak RSS, open model, 1000 in flight: 68 MB
+#   wrk            661943      66194        12.12          4
+#   oha        (not installed: `cargo install oha` was not run, for time)
+#   golive-max     299941      29994        26.67         21   (2,000,000 arrivals, 1,700,059 dropped)
+#   golive-1k       10000       1000       170.00         18   (held 1000.0/s; send lag p99 1.91 ms, max 8.8 ms; 0 dropped)
+#   closed         557284      55728        18.45         52
+#   peak RSS, closed model, 1000 users: 196 MB
+#   peak RSS, open model, 1000 in flight: 62 MB
 #
-# Without drops (--rate 20000/s: 193,369 sent, 6,631 dropped) the open model
-# costs 37 µs/req, so the drops are not where the time goes: it is the
-# per-request path (reqwest request building and its client, one task and
-# one watch receiver per request, four histogram records, status strings),
-# about 2.6× wrk here and, scaled by wrk's inflation, ~2× the ≈10 µs quoted
-# for oha: short of the 1.5× aim. The closed model (Goose, same path after
-# scheduling) is about the same per request. A hyper-only client for plain
-# HTTP targets would be the next step.
+# Where golive's CPU goes: at 20,000/s (few drops: 197,486 sent, 2,514
+# dropped) the open model costs 25 µs/req (37 µs over reqwest, before plain
+# HTTP went over bare hyper), so it is the per-request path, not the drops:
+# one spawned task and one watch receiver per request, the scheduler's timer
+# per arrival, four histogram records, status strings. The closed model
+# (Goose's user loop, the same send and stats) costs 18 µs: the difference is
+# the open model's per-arrival scheduling. Scaled by wrk's inflation, 27 µs
+# is ~16 µs on a quiet machine: ~1.6× the ≈10 µs quoted for oha, just short
+# of the 1.5× aim (oha itself was not measured here). At 1,000/s the cost per
+# request is dominated by waking the runtime for every arrival (170 µs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

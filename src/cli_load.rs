@@ -87,7 +87,7 @@ pub struct LoadArgs {
 
 #[derive(Args)]
 #[command(
-    after_help = "Exit codes: 0 a knee was found (or every step held), 1 not even the first rate held its SLOs, 2 bad input, 3 incomplete.\n\nEach step is an open-model run at one rate: --warmup, then a measured --window. The rate doubles from --start-rate until a step breaks an SLO or sends under 99 % of its arrivals, then bisects until the last held and first broken rates are within --precision. A step broken only by 429s is reported as the rate limiter's ceiling. The search stops at --max-requests in all."
+    after_help = "Exit codes: 0 a knee was found, 1 not even the first rate held its SLOs, 2 bad input, 3 incomplete (no step broke within --max-rate or the budget, or interrupted).\n\nEach step is an open-model run at one rate: --warmup, then a measured --window. The rate doubles from --start-rate until a step breaks an SLO or sends under 99 % of its arrivals, then bisects until the last held and first broken rates are within --precision. A step broken only by 429s is reported as the rate limiter's ceiling. The search stops at --max-requests in all."
 )]
 pub struct CapacityArgs {
     #[command(flatten)]

@@ -197,7 +197,7 @@ pub async fn run(
     stats.arrivals = arrivals;
     stats.credits = credits;
     stats.substituted = substituted;
-    stats.unfinished = arrivals - stats.dropped - stats.overall.sent;
+    stats.unfinished = arrivals.saturating_sub(stats.dropped + stats.overall.sent);
     (stats, stop)
 }
 

@@ -19,7 +19,7 @@ pub struct SendError {
 }
 
 pub enum Sender {
-    Plain(Client<HttpConnector, Full<Bytes>>),
+    Plain(Box<Client<HttpConnector, Full<Bytes>>>),
     Tls(reqwest::Client),
 }
 
@@ -31,11 +31,11 @@ impl Sender {
         if base.starts_with("http://") {
             let mut conn = HttpConnector::new();
             conn.set_nodelay(true);
-            Sender::Plain(
+            Sender::Plain(Box::new(
                 Client::builder(TokioExecutor::new())
                     .pool_max_idle_per_host(max_idle)
                     .build(conn),
-            )
+            ))
         } else {
             Sender::Tls(tls)
         }

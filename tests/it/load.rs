@@ -331,6 +331,10 @@ fn an_slo_breach_exits_1_naming_the_slo_and_by_how_much() {
             .as_array()
             .is_some_and(|t| !t.is_empty())
     );
+    for f in ["report.json", "load-results.json"] {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(!text.contains("sk_test_valid"), "{f} leaks the key");
+    }
     for f in ["report.md", "report.html", "junit.xml"] {
         let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
         assert!(
