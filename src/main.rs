@@ -84,6 +84,12 @@ struct CheckArgs {
     /// The whole run's time limit (e.g. 90s, 5m): past it the remaining checks are skipped and the verdict is INCOMPLETE.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_max_duration)]
     max_duration: std::time::Duration,
+    /// Each check's time limit unless its scenario sets a deadline (e.g. 45s, 10m): a job that never ends costs at most this; against a live API whose jobs take longer, raise it.
+    #[arg(long, value_name = "DURATION", default_value = "45s", value_parser = parse_max_duration)]
+    check_limit: std::time::Duration,
+    /// Run every check even against a target that answers slower than its pack's `slow_target` (by default, after a few slow answers in a row only the timeouts checks run).
+    #[arg(long)]
+    patient: bool,
 }
 
 fn parse_max_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -294,6 +300,8 @@ fn run_check(args: CheckArgs) -> ExitCode {
         max_duration: Some(args.max_duration),
         progress: Some(progress),
         only: args.only,
+        check_limit: Some(args.check_limit),
+        patient: args.patient,
     };
     let on_signal = display.clone();
     let report = runtime.block_on(async move {

@@ -4,6 +4,7 @@
 
 pub mod collect;
 pub mod http;
+pub mod pace;
 pub mod retry;
 pub mod steps;
 /// The terminal summary now lives with the other renderers; this path stays
@@ -76,6 +77,10 @@ pub struct RunConfig {
     pub progress: Option<ProgressFn>,
     /// Only run checks whose id contains one of these (empty: all).
     pub only: Vec<String>,
+    /// Each check's time limit when its scenario sets none (`None`: `CHECK_DEADLINE`).
+    pub check_limit: Option<Duration>,
+    /// Run every check even once the target counts as slow (`slow_target`).
+    pub patient: bool,
 }
 
 /// The state one pack's checks share.
@@ -97,14 +102,20 @@ pub struct PackRun {
     /// Set when a job of this pack missed its poll deadline: later polls end
     /// at once with this reason instead of each waiting out its own deadline.
     pub stuck_job: Mutex<Option<String>>,
+    /// Watches answer times: once the target counts as slow, only the
+    /// `timeouts` checks still run.
+    pub pace: pace::Pace,
+    /// Each check's time limit when its scenario sets none.
+    pub check_limit: Duration,
 }
 
 /// Consecutive checks ending on a transport failure after which the rest of
 /// the pack is not run (each would only wait out the same timeouts).
 pub const STOPPED_ANSWERING: usize = 3;
 
-/// Default per-check deadline.
-pub const CHECK_DEADLINE: Duration = Duration::from_secs(60);
+/// Default per-check time limit (`--check-limit`): a job that never ends
+/// costs at most this, so a pack gets its verdict within a minute.
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(45);
 
 /// Why the built-in fake cannot serve `pack` (its `pack.yaml` names no
 /// `fake:` API), if it cannot: such a pack only runs against `--target URL`.
@@ -218,11 +229,16 @@ pub async fn run(cfg: RunConfig) -> Report {
         })
         .collect();
     report.policy = format!(
-        "{} Run limits: every request its pack's http_timeout ({}), every check {:.0} s, the whole run {:.0} s (--max-duration); past the run's limit the remaining checks are skipped and the verdict is INCOMPLETE.",
+        "{} Run limits: every request its pack's http_timeout ({}), every check {:.0} s unless its scenario sets a deadline (--check-limit), the whole run {:.0} s (--max-duration); past the run's limit the remaining checks are skipped and the verdict is INCOMPLETE.{}",
         report.policy,
         timeouts.join(", "),
-        CHECK_DEADLINE.as_secs_f64(),
-        max_duration.as_secs_f64()
+        cfg.check_limit.unwrap_or(CHECK_DEADLINE).as_secs_f64(),
+        max_duration.as_secs_f64(),
+        if cfg.patient {
+            ""
+        } else {
+            " A target slower than a pack's slow_target on several answers in a row gets its verdict from the timeouts checks alone (--patient runs every check)."
+        }
     );
     report
 }
@@ -346,6 +362,7 @@ async fn run_pack(
     };
     let served_by_fake = matches!(cfg.target, Target::Fake(_)) && pack.file.fake.is_some();
     let inputs = pack::inputs_with(&pack.file, served_by_fake, &cfg.vars);
+    let inputs_for_pace = inputs.clone();
     let http_timeout = http_timeout(&inputs);
     let client = match reqwest::Client::builder()
         .user_agent(concat!("golive/", env!("CARGO_PKG_VERSION")))
@@ -377,6 +394,8 @@ async fn run_pack(
         http_timeout,
         limited: AtomicBool::new(false),
         stuck_job: Mutex::new(None),
+        pace: pace_of(&pack, &inputs_for_pace, cfg.patient),
+        check_limit: cfg.check_limit.unwrap_or(CHECK_DEADLINE),
     };
 
     // Preflight: is anything answering?
@@ -432,7 +451,12 @@ async fn run_pack(
                 }
                 return (out, Some(why));
             }
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                for ex in &st.evidence {
+                    run.pace
+                        .observe(Duration::from_secs_f64(ex.duration_ms / 1000.0));
+                }
+            }
         }
     }
 
@@ -469,6 +493,15 @@ async fn run_pack(
                 .or_else(|| (Instant::now() >= run_end).then(|| over_time(run_end - run_start)));
         }
         if let Some(why) = interrupted.clone() {
+            results.push(result_for(
+                &pack,
+                sc,
+                Status::Skip,
+                format!("not run: {why}"),
+            ));
+            continue;
+        }
+        if let Some(why) = run.pace.slow().filter(|_| !judges_speed(sc)) {
             results.push(result_for(
                 &pack,
                 sc,
@@ -537,7 +570,7 @@ async fn run_check(
         .as_deref()
         .and_then(|d| template::render(d, &|n: &str| run.inputs.get(n).cloned()).ok())
         .and_then(|d| template::parse_duration(&d).ok())
-        .unwrap_or(CHECK_DEADLINE);
+        .unwrap_or(run.check_limit);
     let check_end = (Instant::now() + deadline).min(run_end);
     st.deadline = Some(check_end);
     let outcome = tokio::select! {
@@ -548,6 +581,7 @@ async fn run_check(
             Err(over_time(run_end - run.run_start))
         }),
         why = wait_cancel(&cfg.cancel) => Err(Err(format!("interrupted ({why})"))),
+        why = run.pace.wait_slow(), if !judges_speed(sc) => Err(Ok(format!("not finished: {why}"))),
     };
     let mut res = result_for(&run.pack, sc, Status::Pass, String::new());
     let mut cut_short = None;
@@ -586,6 +620,26 @@ fn over_time(limit: Duration) -> String {
         "the run reached its time limit of {:.0} s (--max-duration)",
         limit.as_secs_f64()
     )
+}
+
+/// The checks that still run against a slow target: they judge its speed.
+fn judges_speed(sc: &Scenario) -> bool {
+    sc.spec.family == crate::report::Family::Timeouts
+}
+
+/// The pack's `slow_target` watch (off with `--patient`, or when unreadable).
+fn pace_of(pack: &Pack, inputs: &BTreeMap<String, Value>, patient: bool) -> pace::Pace {
+    let threshold = pack
+        .file
+        .slow_target
+        .as_ref()
+        .filter(|_| !patient)
+        .and_then(|s| {
+            let text = template::render(&s.slower_than, &|n: &str| inputs.get(n).cloned()).ok()?;
+            template::parse_duration(&text).ok()
+        });
+    let answers = pack.file.slow_target.as_ref().map_or(3, |s| s.answers);
+    pace::Pace::new(threshold, answers)
 }
 
 fn is_collector(sc: &Scenario) -> bool {

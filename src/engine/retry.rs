@@ -47,6 +47,8 @@ pub(super) async fn send_with_retry(
         .await;
         match out {
             Outcome::Response(r) => {
+                run.pace
+                    .observe(Duration::from_secs_f64(ex.duration_ms.max(0.0) / 1000.0));
                 let idx = st.record(ex, p.endpoint.clone(), Some(r.clone()));
                 if r.capped {
                     st.finding_once(

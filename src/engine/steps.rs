@@ -1036,9 +1036,20 @@ async fn run_poll(
                 }
             }
             capture(run, step, label, st, &r)?;
+            // Cut by the check's own limit, not the job's deadline: the claim
+            // (terminal within the deadline) was not shown either way.
+            let cut = deadline < poll_deadline;
+            let why = if cut {
+                format!(
+                    "{label}: {msg}; the job's own deadline was not reached, so this is not shown either way (--check-limit raises the limit)"
+                )
+            } else {
+                format!("{label}: {msg}")
+            };
             match on_deadline {
                 OnDeadline::Pass => return Ok(()),
-                OnDeadline::Error => return Err(format!("{label}: {msg}")),
+                OnDeadline::Error => return Err(why),
+                OnDeadline::Fail if cut => return Err(why),
                 OnDeadline::Fail => {
                     let f = st.finding(Level::Fail, Some(st.basis), label, msg);
                     f.exchange = Some(idx);

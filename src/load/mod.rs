@@ -386,6 +386,8 @@ fn pack_run(cfg: &LoadConfig, t: &Serving) -> Result<PackRun, LoadError> {
         http_timeout,
         limited: Default::default(),
         stuck_job: Default::default(),
+        pace: crate::engine::pace::Pace::off(),
+        check_limit: crate::engine::CHECK_DEADLINE,
     })
 }
 

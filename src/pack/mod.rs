@@ -623,6 +623,20 @@ fn validate_pack(file: &str, pack: &PackFile, schemas: &mut SchemaSet) -> Result
             check_duration(d).map_err(|e| invalid(file, None, format!("jobs.poll: {e}")))?;
         }
     }
+    if let Some(slow) = &pack.slow_target {
+        check_duration(&slow.slower_than)
+            .map_err(|e| invalid(file, None, format!("slow_target.slower_than: {e}")))?;
+        if let Some(n) = template::names(&slow.slower_than)
+            .into_iter()
+            .find(|n| !pack.inputs.contains_key(n) && !pack.facts.contains_key(n))
+        {
+            return Err(invalid(
+                file,
+                None,
+                format!("slow_target.slower_than: `{{{{{n}}}}}` is not one of the pack's inputs"),
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -55,10 +55,28 @@ pub struct PackFile {
     /// A request that proves the target is reachable before checks start.
     #[serde(default)]
     pub preflight: Option<RequestSpec>,
+    /// When the target is too slow to check in bounded time (see `SlowTarget`).
+    #[serde(default)]
+    pub slow_target: Option<SlowTarget>,
     /// What `golive load` and `golive capacity` send: a weighted mix of the
     /// pack's calls, and the SLOs that gate the run.
     #[serde(default)]
     pub load: Option<LoadSpec>,
+}
+
+/// `slow_target:` in `pack.yaml`: after `answers` responses in a row each
+/// slower than `slower_than`, only the pack's `timeouts` checks still run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowTarget {
+    /// A duration or a template of one (usually `{{sla}}`).
+    pub slower_than: String,
+    #[serde(default = "three")]
+    pub answers: usize,
+}
+
+fn three() -> usize {
+    3
 }
 
 /// `load:` in `pack.yaml`.

@@ -359,6 +359,12 @@ impl Outcome {
 
 /// Peak RSS of a running process in KiB (Linux `/proc`).
 fn peak_rss(pid: u32) -> Option<u64> {
+    // Only golive's own memory: while a child is still being set up (before
+    // its exec), /proc shows the test process's, which runs the whole suite.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    if exe != Path::new(env!("CARGO_BIN_EXE_golive")) {
+        return None;
+    }
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()

@@ -98,6 +98,8 @@ async fn check(v: &Variant) -> Report {
         cancel: None,
         progress: None,
         only: vec![],
+        check_limit: None,
+        patient: false,
         max_duration: None,
     })
     .await
