@@ -2,9 +2,13 @@
 //! in the report, never an `Err`; the run always ends with a report, even when
 //! the target is unreachable or the run is interrupted.
 
+mod burst;
 pub mod collect;
 pub mod http;
+mod judge;
 pub mod pace;
+mod poll;
+pub mod request;
 pub mod retry;
 pub mod steps;
 /// The terminal summary now lives with the other renderers; this path stays

@@ -14,7 +14,8 @@ use serde_json::Value;
 use super::stats::Class;
 use crate::engine::PackRun;
 use crate::engine::http::Prepared;
-use crate::engine::steps::{CheckState, prepare};
+use crate::engine::request::prepare;
+use crate::engine::steps::CheckState;
 use crate::pack::{LoadCall, LoadSpec, NO_SCHEMA, load::needs, template};
 
 /// The most of a response body a load request reads (the rest is dropped).
@@ -52,7 +53,7 @@ impl Mix {
             fixed.push(if varies {
                 None
             } else {
-                Some(prepare(run, &c.request, &CheckState::default(), &[], None)?)
+                Some(prepare(run, &c.request, &CheckState::default(), &[])?)
             });
         }
         Ok(Mix {
@@ -130,7 +131,6 @@ impl Mix {
             &self.calls[call].request,
             &CheckState::default(),
             &extra,
-            None,
         )
     }
 

@@ -434,7 +434,7 @@ fn load_spec(cfg: &LoadConfig) -> Result<pack::LoadSpec, LoadError> {
 /// The account's credits used so far, from the pack's usage route.
 async fn credits_used(shared: &open::Shared, u: &pack::UsageProbe) -> Option<f64> {
     let state = crate::engine::steps::CheckState::default();
-    let p = crate::engine::steps::prepare(&shared.run, &u.request, &state, &[], None).ok()?;
+    let p = crate::engine::request::prepare(&shared.run, &u.request, &state, &[]).ok()?;
     let a = shared.sender.send(&p).await.ok()?;
     if !(200..300).contains(&a.status) {
         return None;

@@ -1,0 +1,259 @@
+//! The `burst` step: N requests at a given concurrency, judged together
+//! (`some_status`, `each`) and one by one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::PackRun;
+use super::http::{self, Outcome, Received};
+use super::judge::judge;
+use super::request::{Lookup, prepare};
+use super::steps::{CheckState, capture_one, last_error, not_json_reason};
+use crate::pack::{Expect, Level, NumSpec, Step, status_item_matches};
+use crate::pack::{expr, template};
+use crate::report::Finding;
+
+pub(super) async fn run_burst(
+    run: &PackRun,
+    step: &Step,
+    burst: &crate::pack::BurstSpec,
+    label: &str,
+    st: &mut CheckState,
+    expect: &Expect,
+) -> Result<(), String> {
+    let count =
+        resolve_num(run, st, &burst.count).map_err(|e| format!("{label}: burst.count: {e}"))?;
+    let concurrency = match &burst.concurrency {
+        Some(c) => {
+            resolve_num(run, st, c).map_err(|e| format!("{label}: burst.concurrency: {e}"))?
+        }
+        None => count,
+    };
+    let mut prepared = Vec::with_capacity(count);
+    for i in 0..count {
+        let extra = [("i", serde_json::json!(i))];
+        prepared
+            .push(prepare(run, &burst.request, st, &extra).map_err(|e| format!("{label}: {e}"))?);
+    }
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, p) in prepared.into_iter().enumerate() {
+        let sem = sem.clone();
+        let client = run.client.clone();
+        let redactor = run.redactor.clone();
+        let rid = run.request_id.clone();
+        let start = run.run_start;
+        let lbl = format!("{label} #{}", i + 1);
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let (ex, out) = http::send(&client, &p, &lbl, start, &redactor, &rid).await;
+            (i, p.endpoint, ex, out)
+        });
+    }
+    let mut results = Vec::with_capacity(count);
+    while let Some(j) = set.join_next().await {
+        if let Ok(r) = j {
+            results.push(r);
+        }
+    }
+    results.sort_by_key(|r| r.0);
+    let mut responses: Vec<(usize, Received)> = vec![];
+    for (_, endpoint, ex, out) in results {
+        match out {
+            Outcome::Response(r) => {
+                let idx = st.record(ex, endpoint, Some(r.clone()));
+                responses.push((idx, r));
+            }
+            Outcome::Failed(_) => {
+                st.record(ex, endpoint, None);
+            }
+        }
+    }
+    let failed = count - responses.len();
+    if responses.is_empty() {
+        // Nothing was answered: nothing about the burst can be claimed.
+        return Err(format!(
+            "{label}: none of the {count} burst requests got an answer: {}",
+            last_error(st)
+        ));
+    }
+    if failed > 0 {
+        let why = last_error(st);
+        let f = st.finding(
+            Level::Fail,
+            None,
+            label,
+            format!("{failed} of {count} burst requests got no answer"),
+        );
+        f.actual = Some(why);
+    }
+    let counts = status_counts(&responses);
+    if let Some(s) = &expect.status {
+        for (idx, r) in &responses {
+            if !s.matches(r.status) {
+                let f = st.finding(
+                    expect.level,
+                    Some(expect.basis.unwrap_or(st.basis)),
+                    label,
+                    format!(
+                        "a burst request got status {} (expected {})",
+                        r.status,
+                        s.describe()
+                    ),
+                );
+                f.exchange = Some(*idx);
+                f.request_id = r.request_id.clone();
+                break;
+            }
+        }
+    }
+    if let Some(s) = &expect.some_status {
+        if !responses.iter().any(|(_, r)| s.matches(r.status)) {
+            let f = st.finding(
+                expect.level,
+                Some(expect.basis.unwrap_or(st.basis)),
+                label,
+                format!(
+                    "no response of the burst of {count} had status {}",
+                    s.describe()
+                ),
+            );
+            f.expected = Some(format!("at least one {}", s.describe()));
+            f.actual = Some(counts.clone());
+            f.advice = expect.advice.clone();
+        }
+    }
+    for (pattern, sub) in &expect.each {
+        // Judge each matching response; keep one finding per distinct message.
+        let before = st.findings.len();
+        for (idx, r) in &responses {
+            if status_item_matches(pattern, r.status).unwrap_or(false) {
+                judge(run, sub, label, st, *idx, r);
+            }
+        }
+        dedupe_since(st, before);
+    }
+    // Captures over the burst.
+    for (name, src) in &step.capture {
+        let (agg, rest) = src.split_once(':').unwrap_or((src.as_str(), ""));
+        let v = match agg {
+            "count" => serde_json::json!(
+                responses
+                    .iter()
+                    .filter(|(_, r)| status_item_matches(rest, r.status).unwrap_or(false))
+                    .count()
+            ),
+            _ => {
+                let (stp, inner) = rest.split_once(':').unwrap_or(("", ""));
+                if inner.starts_with("body") {
+                    // A value that cannot be read must not count as absent.
+                    if let Some((_, r)) = responses.iter().find(|(_, r)| {
+                        r.json.is_none() && status_item_matches(stp, r.status).unwrap_or(false)
+                    }) {
+                        return Err(format!(
+                            "{label}: `{name}` could not be captured: {}",
+                            not_json_reason(r)
+                        ));
+                    }
+                }
+                let vals: Vec<Value> = responses
+                    .iter()
+                    .filter(|(_, r)| status_item_matches(stp, r.status).unwrap_or(false))
+                    .map(|(_, r)| capture_one(inner, r))
+                    .collect();
+                match agg {
+                    "first" => vals.first().cloned().unwrap_or(Value::Null),
+                    "max" => vals
+                        .iter()
+                        .filter_map(expr::as_number)
+                        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+                        .map(|x| serde_json::json!(x))
+                        .unwrap_or(Value::Null),
+                    "distinct" => {
+                        if !vals.is_empty() && vals.iter().all(Value::is_null) {
+                            // Nothing to count is not "no duplicates".
+                            return Err(format!(
+                                "{label}: `{name}` could not be counted: none of the {} matching responses carries {}",
+                                vals.len(),
+                                inner.strip_prefix("body:").unwrap_or(inner)
+                            ));
+                        }
+                        let set: BTreeSet<String> = vals
+                            .iter()
+                            .filter(|v| !v.is_null())
+                            .map(|v| v.to_string())
+                            .collect();
+                        serde_json::json!(set.len())
+                    }
+                    _ => Value::Array(vals),
+                }
+            }
+        };
+        st.vars.insert(name.clone(), v);
+    }
+    Ok(())
+}
+
+fn resolve_num(run: &PackRun, st: &CheckState, n: &NumSpec) -> Result<usize, String> {
+    let v = match n {
+        NumSpec::Num(n) => *n,
+        NumSpec::Template(t) => {
+            let text = template::render(
+                t,
+                &Lookup {
+                    run,
+                    st,
+                    extra: &[],
+                },
+            )?;
+            text.trim()
+                .parse()
+                .map_err(|_| format!("`{text}` is not a whole number"))?
+        }
+    };
+    if v == 0 || v > crate::pack::MAX_BURST {
+        return Err(format!(
+            "{v} is not between 1 and {}",
+            crate::pack::MAX_BURST
+        ));
+    }
+    Ok(v)
+}
+
+fn status_counts(responses: &[(usize, Received)]) -> String {
+    let mut m: BTreeMap<u16, usize> = BTreeMap::new();
+    for (_, r) in responses {
+        *m.entry(r.status).or_default() += 1;
+    }
+    if m.is_empty() {
+        return "no responses".into();
+    }
+    m.iter()
+        .map(|(s, n)| format!("{n}× {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Folds findings added since `from` that share a message into one, noting how many.
+fn dedupe_since(st: &mut CheckState, from: usize) {
+    let tail: Vec<Finding> = st.findings.drain(from..).collect();
+    let mut seen: Vec<(Finding, usize)> = vec![];
+    for f in tail {
+        if let Some(e) = seen
+            .iter_mut()
+            .find(|(g, _)| g.message == f.message && g.level == f.level)
+        {
+            e.1 += 1;
+        } else {
+            seen.push((f, 1));
+        }
+    }
+    for (mut f, n) in seen {
+        if n > 1 {
+            f.message = format!("{} ({n} responses)", f.message);
+        }
+        st.findings.push(f);
+    }
+}

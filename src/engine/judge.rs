@@ -1,0 +1,342 @@
+//! Judging one response against an `expect`: status, headers, JSON
+//! pointers with their matchers, and the answer time. A broken expectation
+//! becomes a `Finding` on the check, with what was expected and what came.
+
+use serde_json::Value;
+
+use super::PackRun;
+use super::http::Received;
+use super::request::Lookup;
+use super::steps::CheckState;
+use crate::pack::expr;
+use crate::pack::template::{self, parse_duration};
+use crate::pack::{Expect, Level, MatchSpec, Matcher};
+use crate::report::Basis;
+
+/// Applies an `expect` to one response.
+pub(super) fn judge(
+    run: &PackRun,
+    ex: &Expect,
+    label: &str,
+    st: &mut CheckState,
+    idx: usize,
+    r: &Received,
+) {
+    let rid = r.request_id.as_ref().map(|x| run.redactor.redact(x));
+    let push = |st: &mut CheckState,
+                (level, basis): (Level, Option<Basis>),
+                advice: Option<String>,
+                msg: String,
+                expected: String,
+                actual: String,
+                pointer: Option<String>| {
+        let basis = Some(basis.or(ex.basis).unwrap_or(st.basis));
+        let f = st.finding(level, basis, label, msg);
+        f.expected = Some(expected);
+        f.actual = Some(run.redactor.redact(&actual));
+        f.request_id = rid.clone();
+        f.exchange = Some(idx);
+        f.pointer = pointer;
+        f.advice = advice;
+    };
+    if let Some(s) = &ex.status {
+        if !s.matches(r.status) {
+            let body = short_body(r);
+            push(
+                st,
+                (ex.level, None),
+                ex.advice.clone(),
+                format!("expected status {}, got {}", s.describe(), r.status),
+                s.describe(),
+                format!("{} {body}", r.status),
+                None,
+            );
+        }
+    }
+    for (name, spec) in &ex.headers {
+        let actual = header_any(r, name).map(|v| Value::String(v.to_string()));
+        for (m, fail) in eval_matchers(run, st, spec, actual.as_ref()) {
+            let msg = matcher_message(&m, &format!("header {name}"), &fail);
+            push(
+                st,
+                (m.level.unwrap_or(ex.level), m.basis),
+                m.advice.clone().or(ex.advice.clone()),
+                msg,
+                fail.0,
+                fail.1,
+                None,
+            );
+        }
+    }
+    if !ex.json.is_empty() {
+        match &r.json {
+            None => push(
+                st,
+                (ex.level, None),
+                ex.advice.clone(),
+                "the body is not JSON".into(),
+                "a JSON body".into(),
+                short_body(r),
+                None,
+            ),
+            Some(body) => {
+                for (ptr, spec) in &ex.json {
+                    let actual = body.pointer(ptr).cloned();
+                    for (m, fail) in eval_matchers(run, st, spec, actual.as_ref()) {
+                        let msg = matcher_message(&m, &format!("body {ptr}"), &fail);
+                        push(
+                            st,
+                            (m.level.unwrap_or(ex.level), m.basis),
+                            m.advice.clone().or(ex.advice.clone()),
+                            msg,
+                            fail.0,
+                            fail.1,
+                            Some(ptr.clone()),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(w) = &ex.within {
+        let look = Lookup {
+            run,
+            st,
+            extra: &[],
+        };
+        if let Ok(d) = template::render(w, &look)
+            .map_err(|e| e.to_string())
+            .and_then(|t| parse_duration(&t))
+        {
+            if r.duration > d {
+                push(
+                    st,
+                    (ex.level, None),
+                    ex.advice.clone(),
+                    format!(
+                        "answered in {:.0} ms, over the {:.0} ms SLA",
+                        r.duration.as_secs_f64() * 1000.0,
+                        d.as_secs_f64() * 1000.0
+                    ),
+                    format!("≤ {:.0} ms", d.as_secs_f64() * 1000.0),
+                    format!("{:.0} ms", r.duration.as_secs_f64() * 1000.0),
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// A header by name, or the first present of `A|B` alternatives (the
+/// `X-RateLimit-*` and IETF `RateLimit-*` spellings of one convention).
+pub(super) fn header_any<'r>(r: &'r Received, names: &str) -> Option<&'r str> {
+    names.split('|').find_map(|n| r.header(n.trim()))
+}
+
+/// The scenario's own words ("429 without Retry-After"), or else
+/// "header Retry-After: expected present, got absent". Expected and actual
+/// also travel in the finding's own fields, which every renderer shows.
+fn matcher_message(m: &Matcher, subject: &str, (expected, actual): &(String, String)) -> String {
+    match &m.message {
+        Some(text) => text.clone(),
+        None => format!("{subject}: expected {expected}, got {actual}"),
+    }
+}
+
+pub(super) fn short_body(r: &Received) -> String {
+    let t = String::from_utf8_lossy(&r.body);
+    let t = t.trim();
+    if t.is_empty() {
+        return "(empty body)".into();
+    }
+    let mut s: String = t.chars().take(160).collect();
+    if t.chars().count() > 160 {
+        s.push('…');
+    }
+    s
+}
+
+/// Returns the failed matchers with (expected, actual) text.
+fn eval_matchers<'m>(
+    run: &PackRun,
+    st: &CheckState,
+    spec: &'m MatchSpec,
+    actual: Option<&Value>,
+) -> Vec<(std::borrow::Cow<'m, Matcher>, (String, String))> {
+    let list: Vec<std::borrow::Cow<'m, Matcher>> = match spec {
+        MatchSpec::One(m) => vec![std::borrow::Cow::Borrowed(m)],
+        MatchSpec::Many(ms) => ms.iter().map(std::borrow::Cow::Borrowed).collect(),
+        MatchSpec::Equals(v) => vec![std::borrow::Cow::Owned(Matcher {
+            eq: Some(v.clone()),
+            ..Matcher::default()
+        })],
+    };
+    let look = Lookup {
+        run,
+        st,
+        extra: &[],
+    };
+    let show = |v: Option<&Value>| match v {
+        None => "absent".to_string(),
+        Some(Value::String(s)) => format!("\"{s}\""),
+        Some(v) => v.to_string(),
+    };
+    let mut out = vec![];
+    for m in list {
+        if let Some(e) = check_matcher(&m, actual, &look) {
+            out.push((m, (e, show(actual))));
+        }
+    }
+    out
+}
+
+/// `None` when the matcher holds, else what was expected.
+fn check_matcher(m: &Matcher, actual: Option<&Value>, look: &Lookup) -> Option<String> {
+    if let Some(p) = m.present {
+        if p != actual.is_some() {
+            return Some(if p { "present".into() } else { "absent".into() });
+        }
+    }
+    let Some(a) = actual else {
+        let needs_value = m.eq.is_some()
+            || m.one_of.is_some()
+            || m.gte.is_some()
+            || m.lte.is_some()
+            || m.gt.is_some()
+            || m.lt.is_some()
+            || m.prefix.is_some()
+            || m.contains.is_some()
+            || m.type_.is_some()
+            || m.state.is_some();
+        if needs_value && !m.optional {
+            return Some(describe_matcher(m, look));
+        }
+        return None;
+    };
+    let render = |v: &Value| template::render_value(v, look).unwrap_or_else(|_| v.clone());
+    if let Some(e) = &m.eq {
+        if !expr::equal(a, &render(e)) {
+            return Some(describe_matcher(m, look));
+        }
+    }
+    if let Some(e) = &m.ne {
+        if expr::equal(a, &render(e)) {
+            return Some(describe_matcher(m, look));
+        }
+    }
+    if let Some(list) = &m.one_of {
+        if !list.iter().any(|x| expr::equal(a, &render(x))) {
+            return Some(describe_matcher(m, look));
+        }
+    }
+    let n = expr::as_number(a);
+    let bound =
+        |b: Option<f64>, ok: fn(f64, f64) -> bool| b.is_some_and(|b| !n.is_some_and(|x| ok(x, b)));
+    if bound(m.gte, |x, b| x >= b)
+        || bound(m.lte, |x, b| x <= b)
+        || bound(m.gt, |x, b| x > b)
+        || bound(m.lt, |x, b| x < b)
+    {
+        return Some(describe_matcher(m, look));
+    }
+    if let Some(p) = &m.prefix {
+        if !a.as_str().is_some_and(|s| s.starts_with(p.as_str())) {
+            return Some(describe_matcher(m, look));
+        }
+    }
+    if let Some(c) = &m.contains {
+        if !a.as_str().is_some_and(|s| s.contains(c.as_str())) {
+            return Some(describe_matcher(m, look));
+        }
+    }
+    if let Some(want) = &m.state {
+        let aliases = look.run.pack.file.jobs.as_ref().map(|j| &j.aliases);
+        let ok = a
+            .as_str()
+            .is_some_and(|got| got == want || aliases.and_then(|al| al.get(got)) == Some(want));
+        if !ok {
+            return Some(describe_matcher(m, look));
+        }
+    }
+    if let Some(t) = &m.type_ {
+        let ok = match t.as_str() {
+            "string" => a.is_string(),
+            "number" => a.is_number(),
+            "integer" => a.is_i64() || a.is_u64(),
+            "boolean" => a.is_boolean(),
+            "object" => a.is_object(),
+            "array" => a.is_array(),
+            "null" => a.is_null(),
+            _ => false,
+        };
+        if !ok {
+            return Some(describe_matcher(m, look));
+        }
+    }
+    None
+}
+
+fn describe_matcher(m: &Matcher, look: &Lookup) -> String {
+    let render = |v: &Value| {
+        let v = template::render_value(v, look).unwrap_or_else(|_| v.clone());
+        match v {
+            Value::String(s) => format!("\"{s}\""),
+            v => v.to_string(),
+        }
+    };
+    let mut parts = vec![];
+    if let Some(p) = m.present {
+        parts.push(if p {
+            "present".to_string()
+        } else {
+            "absent".to_string()
+        });
+    }
+    if let Some(e) = &m.eq {
+        parts.push(render(e));
+    }
+    if let Some(e) = &m.ne {
+        parts.push(format!("not {}", render(e)));
+    }
+    if let Some(l) = &m.one_of {
+        parts.push(format!(
+            "one of {}",
+            l.iter().map(render).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    for (op, b) in [("≥", m.gte), ("≤", m.lte), (">", m.gt), ("<", m.lt)] {
+        if let Some(b) = b {
+            parts.push(format!("{op} {b}"));
+        }
+    }
+    if let Some(p) = &m.prefix {
+        parts.push(format!("starting with \"{p}\""));
+    }
+    if let Some(c) = &m.contains {
+        parts.push(format!("containing \"{c}\""));
+    }
+    if let Some(t) = &m.type_ {
+        parts.push(format!(
+            "a{} {t}",
+            if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "n"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(want) = &m.state {
+        let aliases = look.run.pack.file.jobs.as_ref().map(|j| &j.aliases);
+        let mut names = vec![format!("\"{want}\"")];
+        for (alias, of) in aliases.into_iter().flatten() {
+            if of == want {
+                names.push(format!("\"{alias}\""));
+            }
+        }
+        parts.push(format!("state {}", names.join(" or ")));
+    }
+    if m.optional {
+        parts.push("(when present)".into());
+    }
+    parts.join(", ")
+}

@@ -1,0 +1,213 @@
+//! Rendering a request from the pack and the variables in scope: the one
+//! place that turns a `RequestSpec` into a sendable `Prepared` (templates,
+//! path parameters, keys and auth schemes, bodies). `golive check` and
+//! `golive load` both render through here.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::PackRun;
+use super::http::{self, Prepared};
+use super::steps::CheckState;
+use crate::pack::template::{self, parse_duration};
+use crate::pack::{AuthSpec, RequestSpec};
+
+pub(super) struct Lookup<'a> {
+    pub(super) run: &'a PackRun,
+    pub(super) st: &'a CheckState,
+    pub(super) extra: &'a [(&'a str, Value)],
+}
+
+impl template::Vars for Lookup<'_> {
+    fn get(&self, name: &str) -> Option<Value> {
+        if let Some((_, v)) = self.extra.iter().find(|(k, _)| *k == name) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self.st.vars.get(name) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self.run.inputs.get(name) {
+            return Some(v.clone());
+        }
+        match name {
+            "uuid" => Some(Value::String(self.st.uuid.clone())),
+            "run_id" => Some(Value::String(self.run.run_id.clone())),
+            "now_ms" => Some(serde_json::json!(chrono::Utc::now().timestamp_millis())),
+            _ => None,
+        }
+    }
+}
+
+/// Renders a request spec into a sendable request.
+pub(crate) fn prepare(
+    run: &PackRun,
+    spec: &RequestSpec,
+    st: &CheckState,
+    extra: &[(&str, Value)],
+) -> Result<Prepared, String> {
+    let look = Lookup { run, st, extra };
+    let pack = &run.pack.file;
+    let (method, mut path, endpoint) = match (&spec.endpoint, &spec.method, &spec.path) {
+        (Some(ep), _, _) => {
+            let id = template::render(ep, &look)?;
+            let e = pack
+                .endpoints
+                .get(&id)
+                .ok_or_else(|| format!("endpoint `{id}` is not in the pack"))?;
+            (e.method.to_ascii_uppercase(), e.path.clone(), Some(id))
+        }
+        (None, Some(m), Some(p)) => (m.to_ascii_uppercase(), template::render(p, &look)?, None),
+        _ => return Err("the request names no endpoint".into()),
+    };
+    // Path parameters: the step's, else the endpoint's samples.
+    for name in crate::pack::path_params(&path.clone()) {
+        let val = match spec.params.get(&name) {
+            Some(v) => template::render(v, &look)?,
+            None => endpoint
+                .as_ref()
+                .and_then(|e| pack.endpoints[e].sample.get(&name).cloned())
+                .ok_or_else(|| format!("no value for path parameter `{name}`"))?,
+        };
+        path = path.replace(&format!("{{{name}}}"), &url_escape(&val));
+    }
+    let mut query: Vec<(String, String)> = vec![];
+    for (k, v) in &spec.query {
+        query.push((k.clone(), template::render(v, &look)?));
+    }
+    let mut headers: Vec<(String, String)> = vec![];
+    // Auth.
+    let (role, scheme, in_query) = match &spec.auth {
+        None => ("valid".to_string(), None, false),
+        Some(AuthSpec::Role(r)) => (r.clone(), None, false),
+        Some(AuthSpec::Full(f)) => (f.key.clone(), f.scheme.clone(), f.in_query),
+    };
+    let key_value: Option<String> = match role.as_str() {
+        "none" => None,
+        "invalid" => Some(run.invalid_key.clone()),
+        r => Some(
+            run.keys
+                .get(r)
+                .map(|s| s.expose().to_string())
+                .ok_or_else(|| format!("no key for role `{r}`"))?,
+        ),
+    };
+    if let Some(k) = key_value {
+        if in_query {
+            let qp = pack
+                .auth
+                .query_param
+                .clone()
+                .unwrap_or_else(|| "api_key".into());
+            query.push((qp, k));
+        } else {
+            let sname = scheme.unwrap_or_else(|| pack.auth.default.clone());
+            let s = pack
+                .auth
+                .schemes
+                .get(&sname)
+                .ok_or_else(|| format!("unknown auth scheme `{sname}`"))?;
+            headers.push((s.header.clone(), s.value.replace("{key}", &k)));
+        }
+    }
+    for (k, v) in &spec.headers {
+        let value = template::render(v, &look)?;
+        // A value from an input or a server's answer must not split the header.
+        if let Some(why) = crate::pack::header_problem(k, &value) {
+            return Err(why);
+        }
+        headers.push((k.clone(), value));
+    }
+    let mut body = None;
+    let has_ct = |h: &[(String, String)]| {
+        h.iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    };
+    if let Some(j) = &spec.json {
+        let v = template::render_value(j, &look)?;
+        body = Some(Bytes::from(
+            serde_json::to_vec(&v).map_err(|e| e.to_string())?,
+        ));
+        if !has_ct(&headers) {
+            headers.push((
+                "Content-Type".into(),
+                spec.content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/json".into()),
+            ));
+        }
+    } else if let Some(mp) = &spec.multipart {
+        let boundary = format!("golive-{}", st.uuid.replace('-', ""));
+        let mut fields = vec![];
+        for (k, v) in &mp.fields {
+            fields.push((k.clone(), template::render(v, &look)?));
+        }
+        let mut files = vec![];
+        for f in &mp.files {
+            let data = match (&f.content, f.size) {
+                (Some(c), _) => c.clone().into_bytes(),
+                (None, Some(n)) => http::generated_file(&f.content_type, n),
+                (None, None) => vec![],
+            };
+            files.push((
+                f.name.clone(),
+                template::render(&f.filename, &look)?,
+                f.content_type.clone(),
+                data,
+            ));
+        }
+        body = Some(Bytes::from(http::multipart_body(
+            &boundary, &fields, &files,
+        )));
+        if !has_ct(&headers) {
+            headers.push((
+                "Content-Type".into(),
+                format!("multipart/form-data; boundary={boundary}"),
+            ));
+        }
+    } else if let Some(b) = &spec.body {
+        body = Some(Bytes::from(template::render(b, &look)?.into_bytes()));
+        if let Some(ct) = &spec.content_type {
+            if !has_ct(&headers) {
+                headers.push(("Content-Type".into(), ct.clone()));
+            }
+        }
+    }
+    let timeout = match &spec.timeout {
+        Some(t) => parse_duration(&template::render(t, &look)?)?,
+        None => run.http_timeout,
+    };
+    let mut url = format!("{}{}", run.base, path);
+    if !query.is_empty() {
+        let q = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", url_escape(k), url_escape(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&q);
+    }
+    Ok(Prepared {
+        method: reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("bad method `{method}`"))?,
+        url,
+        headers,
+        body,
+        timeout,
+        endpoint,
+    })
+}
+
+pub(super) fn url_escape(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl Lookup<'_> {
+    pub(super) fn get_display(&self, name: &str) -> String {
+        use template::Vars;
+        match self.get(name) {
+            Some(Value::String(s)) => format!("\"{s}\""),
+            Some(v) => v.to_string(),
+            None => "(undefined)".into(),
+        }
+    }
+}
