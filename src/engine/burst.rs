@@ -10,6 +10,8 @@ use super::PackRun;
 use super::http::{self, Outcome, Received};
 use super::judge::judge;
 use super::request::{Lookup, prepare};
+use super::step_error::StepError;
+use super::step_error::StepErrorKind::*;
 use super::steps::{CheckState, capture_one, last_error, not_json_reason};
 use crate::pack::{Expect, Level, NumSpec, Step, status_item_matches};
 use crate::pack::{expr, template};
@@ -22,20 +24,19 @@ pub(super) async fn run_burst(
     label: &str,
     st: &mut CheckState,
     expect: &Expect,
-) -> Result<(), String> {
-    let count =
-        resolve_num(run, st, &burst.count).map_err(|e| format!("{label}: burst.count: {e}"))?;
+) -> Result<(), StepError> {
+    let count = resolve_num(run, st, &burst.count)
+        .map_err(|e| StepError::new(Render, label, format!("burst.count: {e}")))?;
     let concurrency = match &burst.concurrency {
-        Some(c) => {
-            resolve_num(run, st, c).map_err(|e| format!("{label}: burst.concurrency: {e}"))?
-        }
+        Some(c) => resolve_num(run, st, c)
+            .map_err(|e| StepError::new(Render, label, format!("burst.concurrency: {e}")))?,
         None => count,
     };
     let mut prepared = Vec::with_capacity(count);
     for i in 0..count {
         let extra = [("i", serde_json::json!(i))];
         prepared
-            .push(prepare(run, &burst.request, st, &extra).map_err(|e| format!("{label}: {e}"))?);
+            .push(prepare(run, &burst.request, st, &extra).map_err(StepError::at(Render, label))?);
     }
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
@@ -74,9 +75,13 @@ pub(super) async fn run_burst(
     let failed = count - responses.len();
     if responses.is_empty() {
         // Nothing was answered: nothing about the burst can be claimed.
-        return Err(format!(
-            "{label}: none of the {count} burst requests got an answer: {}",
-            last_error(st)
+        return Err(StepError::new(
+            NoAnswer,
+            label,
+            format!(
+                "none of the {count} burst requests got an answer: {}",
+                last_error(st)
+            ),
         ));
     }
     if failed > 0 {
@@ -152,9 +157,10 @@ pub(super) async fn run_burst(
                     if let Some((_, r)) = responses.iter().find(|(_, r)| {
                         r.json.is_none() && status_item_matches(stp, r.status).unwrap_or(false)
                     }) {
-                        return Err(format!(
-                            "{label}: `{name}` could not be captured: {}",
-                            not_json_reason(r)
+                        return Err(StepError::new(
+                            Unreadable,
+                            label,
+                            format!("`{name}` could not be captured: {}", not_json_reason(r)),
                         ));
                     }
                 }
@@ -174,10 +180,14 @@ pub(super) async fn run_burst(
                     "distinct" => {
                         if !vals.is_empty() && vals.iter().all(Value::is_null) {
                             // Nothing to count is not "no duplicates".
-                            return Err(format!(
-                                "{label}: `{name}` could not be counted: none of the {} matching responses carries {}",
-                                vals.len(),
-                                inner.strip_prefix("body:").unwrap_or(inner)
+                            return Err(StepError::new(
+                                Unreadable,
+                                label,
+                                format!(
+                                    "`{name}` could not be counted: none of the {} matching responses carries {}",
+                                    vals.len(),
+                                    inner.strip_prefix("body:").unwrap_or(inner)
+                                ),
                             ));
                         }
                         let set: BTreeSet<String> = vals

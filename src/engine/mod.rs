@@ -3,6 +3,7 @@
 //! the target is unreachable or the run is interrupted.
 
 mod burst;
+mod check;
 pub mod collect;
 pub mod http;
 mod judge;
@@ -10,7 +11,9 @@ pub mod pace;
 mod poll;
 pub mod request;
 pub mod retry;
+pub mod step_error;
 pub mod steps;
+pub mod target;
 /// The terminal summary now lives with the other renderers; this path stays
 /// for callers not yet moved (`progress.rs`, `tests/it/check.rs`).
 pub use crate::report::terminal as summary;
@@ -23,12 +26,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::fake::{FakeApi, FakeOptions};
-use crate::pack::{self, AuthSpec, Pack, Scenario, Step, template};
+use crate::fake::FakeOptions;
+use crate::pack::{self, Pack, Scenario};
 use crate::report::{
-    CheckResult, Finding, FindingLevel, PackInfo, Report, ScenarioDigest, Status, TargetInfo,
-    Totals, Verdict,
+    CheckResult, PackInfo, Report, ScenarioDigest, Status, TargetInfo, Totals, Verdict,
 };
+use check::{error_all, over_time, pace_of, skip_all};
 pub use http::{Redactor, Secret};
 use steps::CheckState;
 
@@ -124,12 +127,10 @@ pub const CHECK_DEADLINE: Duration = Duration::from_secs(45);
 /// Why the built-in fake cannot serve `pack` (its `pack.yaml` names no
 /// `fake:` API), if it cannot: such a pack only runs against `--target URL`.
 pub fn fake_cannot_serve(pack: &Pack) -> Option<String> {
-    pack.file.fake.is_none().then(|| {
-        format!(
-            "pack `{}` has no built-in fake (its pack.yaml sets no `fake:`): it needs --target URL, the base URL of the live API",
-            pack.file.name
-        )
-    })
+    pack.file
+        .fake
+        .is_none()
+        .then(|| target::TargetError::NoFake(pack.file.name.clone()).to_string())
 }
 /// Default limit of a whole run (`--max-duration`).
 pub const MAX_DURATION: Duration = Duration::from_secs(300);
@@ -228,7 +229,7 @@ pub async fn run(cfg: RunConfig) -> Report {
             format!(
                 "{} {:.1} s",
                 p.file.name,
-                http_timeout(&inputs).as_secs_f64()
+                target::http_timeout(&inputs).as_secs_f64()
             )
         })
         .collect();
@@ -284,22 +285,6 @@ async fn wait_cancel(cancel: &Option<watch::Receiver<Option<String>>>) -> String
     }
 }
 
-fn result_for(pack: &Pack, sc: &Scenario, status: Status, summary: String) -> CheckResult {
-    CheckResult {
-        id: format!("{}.{}", pack.file.name, sc.spec.id),
-        pack: pack.file.name.clone(),
-        family: sc.spec.family,
-        severity: sc.severity(&pack.file),
-        status,
-        title: sc.spec.title.clone(),
-        summary,
-        duration_ms: 0.0,
-        scenario: Some(sc.file.clone()),
-        findings: vec![],
-        evidence: vec![],
-    }
-}
-
 /// Runs one pack; returns its checks and, if the run was cut short, why.
 async fn run_pack(
     cfg: &RunConfig,
@@ -330,113 +315,44 @@ async fn run_pack(
     });
 
     // The target: a fake of our own, or the live URL with keys from the environment.
-    // A pack the fake does not implement is not sent to a fake of another API.
-    if matches!(cfg.target, Target::Fake(_))
-        && let Some(why) = fake_cannot_serve(&pack)
-    {
-        return (error_all(&pack, &selected, &why), Some(why));
-    }
-    let mut _fake: Option<FakeApi> = None;
-    let mut keys: BTreeMap<String, Secret> = BTreeMap::new();
-    let base = match &cfg.target {
-        Target::Fake(opts) => match FakeApi::start(opts.clone()).await {
-            Ok(api) => {
-                for (role, env_name) in &pack.file.keys {
-                    if let Some(k) = opts.config.key(role) {
-                        keys.insert(role.clone(), Secret::new(k, env_name.clone()));
-                    }
-                }
-                let url = api.url();
-                _fake = Some(api);
-                url
-            }
-            Err(e) => {
-                let why = format!("the built-in fake did not start: {e}");
-                return (error_all(&pack, &selected, &why), Some(why));
-            }
-        },
-        Target::Live(u) => {
-            for (role, env_name) in &pack.file.keys {
-                if let Some(k) = (cfg.env)(env_name).filter(|k| !k.trim().is_empty()) {
-                    keys.insert(role.clone(), Secret::new(k.trim(), env_name.clone()));
-                }
-            }
-            u.trim_end_matches('/').to_string()
-        }
-    };
-    let served_by_fake = matches!(cfg.target, Target::Fake(_)) && pack.file.fake.is_some();
-    let inputs = pack::inputs_with(&pack.file, served_by_fake, &cfg.vars);
-    let inputs_for_pace = inputs.clone();
-    let http_timeout = http_timeout(&inputs);
-    let client = match reqwest::Client::builder()
-        .user_agent(concat!("golive/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(64)
-        .build()
-    {
-        Ok(c) => c,
+    let resolved = match target::resolve(&cfg.target, &pack, &cfg.env).await {
+        Ok(r) => r,
         Err(e) => {
-            let why = format!("the HTTP client could not be built: {e}");
+            let why = e.to_string();
             return (error_all(&pack, &selected, &why), Some(why));
         }
     };
-    let redactor = Redactor::new(keys.values().cloned().collect());
-    let run = PackRun {
-        request_id: http::RequestIdSource {
-            header: pack.file.request_id.header.clone(),
-            pointer: pack.file.request_id.error_pointer.clone(),
-        },
-        pack: pack.clone(),
-        client,
+    let client = match target::http_client(64) {
+        Ok(c) => c,
+        Err(e) => {
+            let why = e.to_string();
+            return (error_all(&pack, &selected, &why), Some(why));
+        }
+    };
+    let target::Resolved {
         base,
         keys,
-        invalid_key: format!("sk_golive_invalid_{}", &run_id.to_ascii_lowercase()[..12]),
-        inputs,
-        run_start,
+        served_by_fake,
+        guard: _fake,
+    } = resolved;
+    let mut run = PackRun::new(
+        pack.clone(),
+        base,
+        keys,
+        client,
+        &cfg.vars,
+        served_by_fake,
         run_id,
-        redactor,
-        http_timeout,
-        limited: AtomicBool::new(false),
-        stuck_job: Mutex::new(None),
-        pace: pace_of(&pack, &inputs_for_pace, cfg.patient),
-        check_limit: cfg.check_limit.unwrap_or(CHECK_DEADLINE),
-    };
+    );
+    run.run_start = run_start;
+    run.pace = pace_of(&pack, &run.inputs, cfg.patient);
+    run.check_limit = cfg.check_limit.unwrap_or(CHECK_DEADLINE);
 
     // Preflight: is anything answering?
     if let Some(pf) = &pack.file.preflight {
         let mut st = CheckState::default();
-        let step = Step {
-            name: Some("preflight".into()),
-            when: None,
-            request: Some(pf.clone()),
-            for_each: None,
-            poll: None,
-            burst: None,
-            repeat: None,
-            wait: None,
-            assert: None,
-            expect: None,
-            capture: Default::default(),
-            raw: true,
-        };
-        let fake_sc = Scenario {
-            file: "pack.yaml".into(),
-            sha256: String::new(),
-            spec: crate::pack::ScenarioFile {
-                id: "preflight".into(),
-                family: crate::report::Family::Timeouts,
-                title: "preflight".into(),
-                severity: crate::report::Severity::Blocker,
-                basis: None,
-                description: None,
-                collect_schema_findings: false,
-                collect_request_ids: None,
-                deadline: None,
-                steps: vec![step],
-            },
-        };
         let r = tokio::select! {
-            r = steps::run_steps(&run, &fake_sc, &mut st) => Ok(r),
+            r = steps::preflight(&run, pf, &mut st) => Ok(r),
             why = wait_cancel(&cfg.cancel) => Err(format!("interrupted ({why}) before the first check")),
             _ = tokio::time::sleep_until(run_end.into()) => Err(over_time(run_end - run_start)),
         };
@@ -445,10 +361,7 @@ async fn run_pack(
                 return (skip_all(&pack, &selected, &why), Some(why));
             }
             Ok(Err(e)) => {
-                let why = format!(
-                    "target unreachable: {}",
-                    e.trim_start_matches("step 1 `preflight`: ")
-                );
+                let why = format!("target unreachable: {}", e.context);
                 let mut out = error_all(&pack, &selected, &why);
                 if let Some(first) = out.first_mut() {
                     first.evidence = st.evidence;
@@ -464,308 +377,5 @@ async fn run_pack(
         }
     }
 
-    // Pack-wide checks (schema, request ids) run last, over everything else.
-    let mut order: Vec<&Scenario> = selected
-        .iter()
-        .copied()
-        .filter(|s| !is_collector(s))
-        .collect();
-    order.extend(selected.iter().copied().filter(|s| is_collector(s)));
-    let n = order.len();
-    let mut results: Vec<CheckResult> = Vec::new();
-    let mut pool: Vec<collect::Seen> = Vec::new();
-    let mut interrupted = None;
-    // Checks in a row that ended on a transport failure: after
-    // STOPPED_ANSWERING of them the target is taken to have stopped answering,
-    // and the rest are not sent into the same timeouts one by one.
-    let mut dead_in_a_row = 0usize;
-    let mut dead_reason = String::new();
-    for (i, sc) in order.iter().enumerate() {
-        let id = format!("{}.{}", pack.file.name, sc.spec.id);
-        if dead_in_a_row >= STOPPED_ANSWERING {
-            results.push(result_for(
-                &pack,
-                sc,
-                Status::Error,
-                format!("not run: the target stopped answering ({dead_reason})"),
-            ));
-            continue;
-        }
-        if interrupted.is_none() {
-            interrupted = cancelled(&cfg.cancel)
-                .map(|why| format!("interrupted ({why})"))
-                .or_else(|| (Instant::now() >= run_end).then(|| over_time(run_end - run_start)));
-        }
-        if let Some(why) = interrupted.clone() {
-            results.push(result_for(
-                &pack,
-                sc,
-                Status::Skip,
-                format!("not run: {why}"),
-            ));
-            continue;
-        }
-        if let Some(why) = run.pace.slow().filter(|_| !judges_speed(sc)) {
-            results.push(result_for(
-                &pack,
-                sc,
-                Status::Skip,
-                format!("not run: {why}"),
-            ));
-            continue;
-        }
-        progress(Progress::CheckStarted {
-            pack: pack.file.name.clone(),
-            check: id.clone(),
-            index: i + 1,
-            of: n,
-        });
-        let mut res = if let Some(why) = missing_requirements(&run, sc) {
-            result_for(&pack, sc, Status::Skip, why)
-        } else {
-            let (res, cut_short) = run_check(cfg, &run, sc, &id, &mut pool, run_end).await;
-            interrupted = interrupted.or(cut_short);
-            res
-        };
-        if res.status == Status::Skip && res.summary.is_empty() {
-            res.summary = "skipped".into();
-        }
-        let transport_failure = res.status == Status::Error
-            && res.evidence.last().is_some_and(|e| e.response.is_none());
-        if transport_failure {
-            dead_in_a_row += 1;
-            dead_reason = res.summary.clone();
-        } else {
-            dead_in_a_row = 0;
-        }
-        progress(Progress::CheckFinished {
-            pack: pack.file.name.clone(),
-            check: id,
-            status: res.status,
-            summary: res.summary.clone(),
-        });
-        results.push(res);
-    }
-    // Report in file order, not run order.
-    results.sort_by_key(|r| {
-        pack.scenarios
-            .iter()
-            .position(|s| Some(&s.file) == r.scenario.as_ref())
-            .unwrap_or(usize::MAX)
-    });
-    (results, interrupted)
-}
-
-/// Runs one check under its deadline, the run's limit and the signal watch;
-/// returns its result and, when the run was cut short during it, why.
-async fn run_check(
-    cfg: &RunConfig,
-    run: &PackRun,
-    sc: &Scenario,
-    id: &str,
-    pool: &mut Vec<collect::Seen>,
-    run_end: Instant,
-) -> (CheckResult, Option<String>) {
-    let t0 = Instant::now();
-    let mut st = CheckState::for_check(id);
-    let deadline = sc
-        .spec
-        .deadline
-        .as_deref()
-        .and_then(|d| template::render(d, &|n: &str| run.inputs.get(n).cloned()).ok())
-        .and_then(|d| template::parse_duration(&d).ok())
-        .unwrap_or(run.check_limit);
-    let check_end = (Instant::now() + deadline).min(run_end);
-    st.deadline = Some(check_end);
-    let outcome = tokio::select! {
-        r = steps::run_steps(run, sc, &mut st) => r.map_err(Ok),
-        _ = tokio::time::sleep_until(check_end.into()) => Err(if check_end < run_end {
-            Ok(format!("the check did not finish within its {:.0} s deadline", deadline.as_secs_f64()))
-        } else {
-            Err(over_time(run_end - run.run_start))
-        }),
-        why = wait_cancel(&cfg.cancel) => Err(Err(format!("interrupted ({why})"))),
-        why = run.pace.wait_slow(), if !judges_speed(sc) => Err(Ok(format!("not finished: {why}"))),
-    };
-    let mut res = result_for(&run.pack, sc, Status::Pass, String::new());
-    let mut cut_short = None;
-    let error = match outcome {
-        Ok(()) => None,
-        Err(Ok(e)) => Some(run.redactor.redact(&e)),
-        Err(Err(why)) => {
-            let e = format!("{why} while this check ran");
-            cut_short = Some(why);
-            Some(e)
-        }
-    };
-    if is_collector(sc) {
-        collect::judge_pool(run, sc, pool, &mut st);
-    }
-    pool.extend(collect::seen(&sc.spec.id, &st));
-    res.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    res.findings = std::mem::take(&mut st.findings);
-    res.evidence = std::mem::take(&mut st.evidence);
-    settle(&mut res, error);
-    (res, cut_short)
-}
-
-/// A pack's per-request timeout (`http_timeout`, 10 s when unset or unreadable).
-fn http_timeout(inputs: &BTreeMap<String, Value>) -> Duration {
-    inputs
-        .get("http_timeout")
-        .map(template::display)
-        .and_then(|s| template::parse_duration(&s).ok())
-        .unwrap_or(Duration::from_secs(10))
-}
-
-/// Why the rest of a run that reached its `--max-duration` was not run.
-fn over_time(limit: Duration) -> String {
-    format!(
-        "the run reached its time limit of {:.0} s (--max-duration)",
-        limit.as_secs_f64()
-    )
-}
-
-/// The checks that still run against a slow target: they judge its speed.
-fn judges_speed(sc: &Scenario) -> bool {
-    sc.spec.family == crate::report::Family::Timeouts
-}
-
-/// The pack's `slow_target` watch (off with `--patient`, or when unreadable).
-fn pace_of(pack: &Pack, inputs: &BTreeMap<String, Value>, patient: bool) -> pace::Pace {
-    let threshold = pack
-        .file
-        .slow_target
-        .as_ref()
-        .filter(|_| !patient)
-        .and_then(|s| {
-            let text = template::render(&s.slower_than, &|n: &str| inputs.get(n).cloned()).ok()?;
-            template::parse_duration(&text).ok()
-        });
-    let answers = pack.file.slow_target.as_ref().map_or(3, |s| s.answers);
-    pace::Pace::new(threshold, answers)
-}
-
-fn is_collector(sc: &Scenario) -> bool {
-    sc.spec.collect_schema_findings || sc.spec.collect_request_ids.is_some()
-}
-
-/// Sets status and summary from the findings (and an error, if any).
-fn settle(res: &mut CheckResult, error: Option<String>) {
-    let fails: Vec<&Finding> = res
-        .findings
-        .iter()
-        .filter(|f| f.level == FindingLevel::Fail)
-        .collect();
-    let warns: Vec<&Finding> = res
-        .findings
-        .iter()
-        .filter(|f| f.level == FindingLevel::Warn)
-        .collect();
-    let first = |v: &[&Finding]| {
-        let f = v[0];
-        let more = if v.len() > 1 {
-            format!(" (+{} more)", v.len() - 1)
-        } else {
-            String::new()
-        };
-        format!("{}: {}{more}", f.step, f.message)
-    };
-    (res.status, res.summary) = if !fails.is_empty() {
-        // A failure stands; why the check stopped early is said too.
-        match error {
-            Some(e) => (
-                Status::Fail,
-                format!("{}; the check ended: {e}", first(&fails)),
-            ),
-            None => (Status::Fail, first(&fails)),
-        }
-    } else if let Some(e) = error {
-        (Status::Error, e)
-    } else if !warns.is_empty() {
-        (Status::Warn, first(&warns))
-    } else {
-        (Status::Pass, res.title.clone())
-    };
-}
-
-fn error_all(pack: &Pack, scs: &[&Scenario], why: &str) -> Vec<CheckResult> {
-    scs.iter()
-        .map(|s| result_for(pack, s, Status::Error, why.to_string()))
-        .collect()
-}
-
-fn skip_all(pack: &Pack, scs: &[&Scenario], why: &str) -> Vec<CheckResult> {
-    scs.iter()
-        .map(|s| result_for(pack, s, Status::Skip, format!("not run: {why}")))
-        .collect()
-}
-
-/// Why a check cannot run here (a key role or an input it needs is missing).
-fn missing_requirements(run: &PackRun, sc: &Scenario) -> Option<String> {
-    let mut roles = std::collections::BTreeSet::new();
-    let mut names = Vec::new();
-    let add_req = |r: &pack::RequestSpec,
-                   roles: &mut std::collections::BTreeSet<String>,
-                   names: &mut Vec<String>| {
-        match &r.auth {
-            None => {
-                roles.insert("valid".to_string());
-            }
-            Some(AuthSpec::Role(x)) => {
-                roles.insert(x.clone());
-            }
-            Some(AuthSpec::Full(f)) => {
-                roles.insert(f.key.clone());
-            }
-        }
-        if let Some(j) = &r.json {
-            template::names_in_value(j, names);
-        }
-        for v in r
-            .params
-            .values()
-            .chain(r.query.values())
-            .chain(r.headers.values())
-        {
-            names.extend(template::names(v));
-        }
-        if let Some(p) = &r.path {
-            names.extend(template::names(p));
-        }
-        if let Some(mp) = &r.multipart {
-            for v in mp.fields.values() {
-                names.extend(template::names(v));
-            }
-        }
-    };
-    for s in &sc.spec.steps {
-        for r in [
-            s.request.as_ref(),
-            s.poll.as_ref().map(|p| &p.request),
-            s.burst.as_ref().map(|b| &b.request),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            add_req(r, &mut roles, &mut names);
-        }
-    }
-    for role in roles {
-        if matches!(role.as_str(), "none" | "invalid") {
-            continue;
-        }
-        if !run.keys.contains_key(&role) {
-            let env = run.pack.file.keys.get(&role).cloned().unwrap_or_default();
-            return Some(format!("needs the `{role}` key: set {env}"));
-        }
-    }
-    for n in names {
-        if let Some(v) = run.inputs.get(&n) {
-            if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
-                return Some(format!("needs the input `{n}`: pass --var {n}=…"));
-            }
-        }
-    }
-    None
+    check::run_checks(cfg, &run, &selected, run_end).await
 }

@@ -46,69 +46,13 @@ pub(crate) fn prepare(
     extra: &[(&str, Value)],
 ) -> Result<Prepared, String> {
     let look = Lookup { run, st, extra };
-    let pack = &run.pack.file;
-    let (method, mut path, endpoint) = match (&spec.endpoint, &spec.method, &spec.path) {
-        (Some(ep), _, _) => {
-            let id = template::render(ep, &look)?;
-            let e = pack
-                .endpoints
-                .get(&id)
-                .ok_or_else(|| format!("endpoint `{id}` is not in the pack"))?;
-            (e.method.to_ascii_uppercase(), e.path.clone(), Some(id))
-        }
-        (None, Some(m), Some(p)) => (m.to_ascii_uppercase(), template::render(p, &look)?, None),
-        _ => return Err("the request names no endpoint".into()),
-    };
-    // Path parameters: the step's, else the endpoint's samples.
-    for name in crate::pack::path_params(&path.clone()) {
-        let val = match spec.params.get(&name) {
-            Some(v) => template::render(v, &look)?,
-            None => endpoint
-                .as_ref()
-                .and_then(|e| pack.endpoints[e].sample.get(&name).cloned())
-                .ok_or_else(|| format!("no value for path parameter `{name}`"))?,
-        };
-        path = path.replace(&format!("{{{name}}}"), &url_escape(&val));
-    }
+    let (method, path, endpoint) = route(run, spec, &look)?;
     let mut query: Vec<(String, String)> = vec![];
     for (k, v) in &spec.query {
         query.push((k.clone(), template::render(v, &look)?));
     }
     let mut headers: Vec<(String, String)> = vec![];
-    // Auth.
-    let (role, scheme, in_query) = match &spec.auth {
-        None => ("valid".to_string(), None, false),
-        Some(AuthSpec::Role(r)) => (r.clone(), None, false),
-        Some(AuthSpec::Full(f)) => (f.key.clone(), f.scheme.clone(), f.in_query),
-    };
-    let key_value: Option<String> = match role.as_str() {
-        "none" => None,
-        "invalid" => Some(run.invalid_key.clone()),
-        r => Some(
-            run.keys
-                .get(r)
-                .map(|s| s.expose().to_string())
-                .ok_or_else(|| format!("no key for role `{r}`"))?,
-        ),
-    };
-    if let Some(k) = key_value {
-        if in_query {
-            let qp = pack
-                .auth
-                .query_param
-                .clone()
-                .unwrap_or_else(|| "api_key".into());
-            query.push((qp, k));
-        } else {
-            let sname = scheme.unwrap_or_else(|| pack.auth.default.clone());
-            let s = pack
-                .auth
-                .schemes
-                .get(&sname)
-                .ok_or_else(|| format!("unknown auth scheme `{sname}`"))?;
-            headers.push((s.header.clone(), s.value.replace("{key}", &k)));
-        }
-    }
+    authenticate(run, spec, &mut headers, &mut query)?;
     for (k, v) in &spec.headers {
         let value = template::render(v, &look)?;
         // A value from an input or a server's answer must not split the header.
@@ -117,61 +61,7 @@ pub(crate) fn prepare(
         }
         headers.push((k.clone(), value));
     }
-    let mut body = None;
-    let has_ct = |h: &[(String, String)]| {
-        h.iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-    };
-    if let Some(j) = &spec.json {
-        let v = template::render_value(j, &look)?;
-        body = Some(Bytes::from(
-            serde_json::to_vec(&v).map_err(|e| e.to_string())?,
-        ));
-        if !has_ct(&headers) {
-            headers.push((
-                "Content-Type".into(),
-                spec.content_type
-                    .clone()
-                    .unwrap_or_else(|| "application/json".into()),
-            ));
-        }
-    } else if let Some(mp) = &spec.multipart {
-        let boundary = format!("golive-{}", st.uuid.replace('-', ""));
-        let mut fields = vec![];
-        for (k, v) in &mp.fields {
-            fields.push((k.clone(), template::render(v, &look)?));
-        }
-        let mut files = vec![];
-        for f in &mp.files {
-            let data = match (&f.content, f.size) {
-                (Some(c), _) => c.clone().into_bytes(),
-                (None, Some(n)) => http::generated_file(&f.content_type, n),
-                (None, None) => vec![],
-            };
-            files.push((
-                f.name.clone(),
-                template::render(&f.filename, &look)?,
-                f.content_type.clone(),
-                data,
-            ));
-        }
-        body = Some(Bytes::from(http::multipart_body(
-            &boundary, &fields, &files,
-        )));
-        if !has_ct(&headers) {
-            headers.push((
-                "Content-Type".into(),
-                format!("multipart/form-data; boundary={boundary}"),
-            ));
-        }
-    } else if let Some(b) = &spec.body {
-        body = Some(Bytes::from(template::render(b, &look)?.into_bytes()));
-        if let Some(ct) = &spec.content_type {
-            if !has_ct(&headers) {
-                headers.push(("Content-Type".into(), ct.clone()));
-            }
-        }
-    }
+    let body = body(spec, &look, &st.uuid, &mut headers)?;
     let timeout = match &spec.timeout {
         Some(t) => parse_duration(&template::render(t, &look)?)?,
         None => run.http_timeout,
@@ -195,6 +85,137 @@ pub(crate) fn prepare(
         timeout,
         endpoint,
     })
+}
+
+/// The method, the path with its parameters filled in (the step's, else the
+/// endpoint's samples) and the pack endpoint, if the request names one.
+fn route(
+    run: &PackRun,
+    spec: &RequestSpec,
+    look: &Lookup,
+) -> Result<(String, String, Option<String>), String> {
+    let pack = &run.pack.file;
+    let (method, mut path, endpoint) = match (&spec.endpoint, &spec.method, &spec.path) {
+        (Some(ep), _, _) => {
+            let id = template::render(ep, look)?;
+            let e = pack
+                .endpoints
+                .get(&id)
+                .ok_or_else(|| format!("endpoint `{id}` is not in the pack"))?;
+            (e.method.to_ascii_uppercase(), e.path.clone(), Some(id))
+        }
+        (None, Some(m), Some(p)) => (m.to_ascii_uppercase(), template::render(p, look)?, None),
+        _ => return Err("the request names no endpoint".into()),
+    };
+    for name in crate::pack::path_params(&path.clone()) {
+        let val = match spec.params.get(&name) {
+            Some(v) => template::render(v, look)?,
+            None => endpoint
+                .as_ref()
+                .and_then(|e| pack.endpoints[e].sample.get(&name).cloned())
+                .ok_or_else(|| format!("no value for path parameter `{name}`"))?,
+        };
+        path = path.replace(&format!("{{{name}}}"), &url_escape(&val));
+    }
+    Ok((method, path, endpoint))
+}
+
+/// The key of the step's role (or the invalid one), in the pack's auth
+/// scheme's header or, for `in_query`, in the query string.
+fn authenticate(
+    run: &PackRun,
+    spec: &RequestSpec,
+    headers: &mut Vec<(String, String)>,
+    query: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    let pack = &run.pack.file;
+    let (role, scheme, in_query) = match &spec.auth {
+        None => ("valid".to_string(), None, false),
+        Some(AuthSpec::Role(r)) => (r.clone(), None, false),
+        Some(AuthSpec::Full(f)) => (f.key.clone(), f.scheme.clone(), f.in_query),
+    };
+    let key = match role.as_str() {
+        "none" => return Ok(()),
+        "invalid" => run.invalid_key.clone(),
+        r => run
+            .keys
+            .get(r)
+            .map(|s| s.expose().to_string())
+            .ok_or_else(|| format!("no key for role `{r}`"))?,
+    };
+    if in_query {
+        let qp = pack
+            .auth
+            .query_param
+            .clone()
+            .unwrap_or_else(|| "api_key".into());
+        query.push((qp, key));
+    } else {
+        let sname = scheme.unwrap_or_else(|| pack.auth.default.clone());
+        let s = pack
+            .auth
+            .schemes
+            .get(&sname)
+            .ok_or_else(|| format!("unknown auth scheme `{sname}`"))?;
+        headers.push((s.header.clone(), s.value.replace("{key}", &key)));
+    }
+    Ok(())
+}
+
+/// The body (JSON, multipart or raw text) and its `Content-Type`, unless the
+/// step sets one itself.
+fn body(
+    spec: &RequestSpec,
+    look: &Lookup,
+    uuid: &str,
+    headers: &mut Vec<(String, String)>,
+) -> Result<Option<Bytes>, String> {
+    let has_ct = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    let (bytes, content_type) = if let Some(j) = &spec.json {
+        let v = template::render_value(j, look)?;
+        let bytes = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
+        let ct = spec
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "application/json".into());
+        (bytes, Some(ct))
+    } else if let Some(mp) = &spec.multipart {
+        let boundary = format!("golive-{}", uuid.replace('-', ""));
+        let mut fields = vec![];
+        for (k, v) in &mp.fields {
+            fields.push((k.clone(), template::render(v, look)?));
+        }
+        let mut files = vec![];
+        for f in &mp.files {
+            let data = match (&f.content, f.size) {
+                (Some(c), _) => c.clone().into_bytes(),
+                (None, Some(n)) => http::generated_file(&f.content_type, n),
+                (None, None) => vec![],
+            };
+            files.push((
+                f.name.clone(),
+                template::render(&f.filename, look)?,
+                f.content_type.clone(),
+                data,
+            ));
+        }
+        let bytes = http::multipart_body(&boundary, &fields, &files);
+        (
+            bytes,
+            Some(format!("multipart/form-data; boundary={boundary}")),
+        )
+    } else if let Some(b) = &spec.body {
+        let bytes = template::render(b, look)?.into_bytes();
+        (bytes, spec.content_type.clone())
+    } else {
+        return Ok(None);
+    };
+    if let (Some(ct), false) = (content_type, has_ct) {
+        headers.push(("Content-Type".into(), ct));
+    }
+    Ok(Some(Bytes::from(bytes)))
 }
 
 pub(super) fn url_escape(s: &str) -> String {

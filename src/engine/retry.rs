@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::PackRun;
 use super::http::{self, Outcome, Prepared, Received};
 use super::steps::CheckState;
-use crate::pack::{Expect, Step};
+use crate::pack::Expect;
 
 /// Automatic retries of a 429 / 5xx / transport failure outside `raw` steps.
 const RETRIES: usize = 3;
@@ -31,7 +31,7 @@ pub(super) async fn send_with_retry(
     p: &Prepared,
     label: &str,
     st: &mut CheckState,
-    step: &Step,
+    raw: bool,
     expect: &Expect,
 ) -> Option<(usize, Received)> {
     let mut attempt = 0;
@@ -61,7 +61,7 @@ pub(super) async fn send_with_retry(
                         &r,
                     );
                 }
-                if step.raw || expects_status(expect, r.status) {
+                if raw || expects_status(expect, r.status) {
                     return Some((idx, r));
                 }
                 let wait = match r.status {
@@ -87,7 +87,7 @@ pub(super) async fn send_with_retry(
             }
             Outcome::Failed(_) => {
                 st.record(ex, p.endpoint.clone(), None);
-                if step.raw || attempt >= 1 {
+                if raw || attempt >= 1 {
                     return None;
                 }
                 attempt += 1;

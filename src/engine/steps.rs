@@ -15,9 +15,13 @@ use super::judge::{header_any, judge, short_body};
 use super::poll::run_poll;
 use super::request::{Lookup, prepare};
 use super::retry::send_with_retry;
+use super::step_error::StepError;
+use super::step_error::StepErrorKind::*;
 use crate::pack::expr;
 use crate::pack::template::{self, parse_duration};
-use crate::pack::{Level, Scenario, StatusSpec, Step, step_label};
+use crate::pack::{
+    Action, Assertion, Expect, ForEach, Level, RequestSpec, Scenario, StatusSpec, Step, step_label,
+};
 use crate::report::{Basis, Exchange, Finding, FindingLevel};
 
 /// Longest a `wait` step (or an automatic back-off) may sleep.
@@ -119,7 +123,7 @@ impl CheckState {
     }
 }
 
-pub async fn run_steps(run: &PackRun, sc: &Scenario, st: &mut CheckState) -> Result<(), String> {
+pub async fn run_steps(run: &PackRun, sc: &Scenario, st: &mut CheckState) -> Result<(), StepError> {
     // One uuid per check run: steps that must share a key (a replay, a
     // conflict) use `{{uuid}}`; distinct values add a prefix or `{{i}}`.
     st.uuid = uuid::Uuid::now_v7().to_string();
@@ -127,14 +131,15 @@ pub async fn run_steps(run: &PackRun, sc: &Scenario, st: &mut CheckState) -> Res
     for (i, step) in sc.spec.steps.iter().enumerate() {
         let label = step_label(i, step);
         if let Some(w) = &step.when {
-            let e = expr::parse(w).map_err(|e| format!("{label}: when: {e}"))?;
+            let e = expr::parse(w)
+                .map_err(|e| StepError::new(Expression, &label, format!("when: {e}")))?;
             let v = e
                 .eval(&Lookup {
                     run,
                     st,
                     extra: &[],
                 })
-                .map_err(|e| format!("{label}: when: {e}"))?;
+                .map_err(|e| StepError::new(Expression, &label, format!("when: {e}")))?;
             if !expr::truthy(&v) {
                 continue;
             }
@@ -149,144 +154,178 @@ async fn run_step(
     step: &Step,
     label: &str,
     st: &mut CheckState,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let expect = step.expect.clone().unwrap_or_default();
-    if let Some(spec) = &step.request {
-        if let Some(set) = &step.for_each {
-            let ids: Vec<String> = run
-                .pack
-                .file
-                .endpoints
-                .iter()
-                .filter(|(_, e)| set == "all" || e.auth)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in ids {
-                let extra = [("endpoint", Value::String(id.clone()))];
-                let p = prepare(run, spec, st, &extra).map_err(|e| format!("{label}: {e}"))?;
-                let sub = format!("{label} [{id}]");
-                // A route that never answered was not checked: the check
-                // errors rather than passing on the routes that did.
-                let Some((idx, r)) = send_with_retry(run, &p, &sub, st, step, &expect).await else {
-                    return Err(format!("{sub}: {}", last_error(st)));
-                };
-                judge(run, &expect, &sub, st, idx, &r);
+    match step.action().map_err(|e| StepError::new(Pack, label, e))? {
+        Action::Request {
+            spec,
+            for_each: Some(set),
+        } => run_for_each(run, step, spec, set, label, st, &expect).await,
+        Action::Request {
+            spec,
+            for_each: None,
+        } => {
+            let p = prepare(run, spec, st, &[]).map_err(StepError::at(Render, label))?;
+            if let Some(n) = &step.name {
+                st.sent.insert(n.clone(), p.clone());
             }
-            return Ok(());
+            send_judge_capture(run, step, &p, label, st, &expect).await
         }
-        let p = prepare(run, spec, st, &[]).map_err(|e| format!("{label}: {e}"))?;
-        if let Some(n) = &step.name {
-            st.sent.insert(n.clone(), p.clone());
+        Action::Repeat(name) => {
+            let p = st.sent.get(name).cloned().ok_or_else(|| {
+                StepError::new(Pack, label, format!("step `{name}` did not send a request"))
+            })?;
+            send_judge_capture(run, step, &p, label, st, &expect).await
         }
-        let Some((idx, r)) = send_with_retry(run, &p, label, st, step, &expect).await else {
-            return Err(format!("{label}: {}", last_error(st)));
-        };
-        judge(run, &expect, label, st, idx, &r);
-        capture(step, label, st, &r)?;
-        return Ok(());
+        Action::Wait(w) => run_wait(run, w, label, st).await,
+        Action::Assert(asserts) => {
+            run_asserts(run, asserts, label, st)?;
+            Ok(())
+        }
+        Action::Poll(poll) => run_poll(run, step, poll, label, st, &expect).await,
+        Action::Burst(burst) => run_burst(run, step, burst, label, st, &expect).await,
     }
-    if let Some(name) = &step.repeat {
-        let p = st
-            .sent
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("{label}: step `{name}` did not send a request"))?;
-        let Some((idx, r)) = send_with_retry(run, &p, label, st, step, &expect).await else {
-            return Err(format!("{label}: {}", last_error(st)));
+}
+
+/// One request per endpoint of the set, each judged on its own. A route
+/// that never answered was not checked: the check errors rather than
+/// passing on the routes that did.
+async fn run_for_each(
+    run: &PackRun,
+    step: &Step,
+    spec: &RequestSpec,
+    set: ForEach,
+    label: &str,
+    st: &mut CheckState,
+    expect: &Expect,
+) -> Result<(), StepError> {
+    let ids: Vec<String> = run
+        .pack
+        .file
+        .endpoints
+        .iter()
+        .filter(|(_, e)| set.includes(e.auth))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in ids {
+        let extra = [("endpoint", Value::String(id.clone()))];
+        let p = prepare(run, spec, st, &extra).map_err(StepError::at(Render, label))?;
+        let sub = format!("{label} [{id}]");
+        let Some((idx, r)) = send_with_retry(run, &p, &sub, st, step.raw, expect).await else {
+            return Err(StepError::new(NoAnswer, &sub, last_error(st)));
         };
-        judge(run, &expect, label, st, idx, &r);
-        capture(step, label, st, &r)?;
-        return Ok(());
+        judge(run, expect, &sub, st, idx, &r);
     }
-    if let Some(w) = &step.wait {
-        let text = template::render(
-            w,
-            &Lookup {
-                run,
-                st,
-                extra: &[],
-            },
+    Ok(())
+}
+
+/// Sends a rendered request (with the engine's retries), judges the answer
+/// and captures the step's values from it.
+async fn send_judge_capture(
+    run: &PackRun,
+    step: &Step,
+    p: &Prepared,
+    label: &str,
+    st: &mut CheckState,
+    expect: &Expect,
+) -> Result<(), StepError> {
+    let Some((idx, r)) = send_with_retry(run, p, label, st, step.raw, expect).await else {
+        return Err(StepError::new(NoAnswer, label, last_error(st)));
+    };
+    judge(run, expect, label, st, idx, &r);
+    capture(step, label, st, &r)
+}
+
+/// A `wait`: capped at `WAIT_CAP` (longer is a finding, not waited on) and
+/// never past the check's own time limit.
+async fn run_wait(
+    run: &PackRun,
+    w: &str,
+    label: &str,
+    st: &mut CheckState,
+) -> Result<(), StepError> {
+    let look = Lookup {
+        run,
+        st,
+        extra: &[],
+    };
+    let text = template::render(w, &look).map_err(StepError::at(Render, label))?;
+    let d =
+        parse_duration(&text).map_err(|e| StepError::new(Render, label, format!("wait: {e}")))?;
+    if d > WAIT_CAP {
+        st.finding(
+            Level::Fail,
+            Some(st.basis),
+            label,
+            format!(
+                "asked to wait {:.0} s, longer than golive's cap of {} s: not waited on",
+                d.as_secs_f64(),
+                WAIT_CAP.as_secs()
+            ),
         )
-        .map_err(|e| format!("{label}: {e}"))?;
-        let d = parse_duration(&text).map_err(|e| format!("{label}: wait: {e}"))?;
-        if d > WAIT_CAP {
-            st.finding(
-                Level::Fail,
-                Some(st.basis),
-                label,
-                format!(
-                    "asked to wait {:.0} s, longer than golive's cap of {} s: not waited on",
-                    d.as_secs_f64(),
-                    WAIT_CAP.as_secs()
-                ),
-            )
-            .advice = Some(
-                "a Retry-After this long makes the API unusable for interactive clients".into(),
-            );
-            return Ok(());
-        }
-        if d >= st.remaining() {
-            return Err(format!(
-                "{label}: a wait of {:.1} s would outlast the check's time limit",
-                d.as_secs_f64()
-            ));
-        }
-        tokio::time::sleep(d).await;
+        .advice =
+            Some("a Retry-After this long makes the API unusable for interactive clients".into());
         return Ok(());
     }
-    if let Some(asserts) = &step.assert {
-        for a in asserts {
-            let e = expr::parse(&a.expr).map_err(|e| format!("{label}: {e}"))?;
-            let look = Lookup {
-                run,
-                st,
-                extra: &[],
-            };
-            let ok = match e.eval(&look) {
-                Ok(v) => expr::truthy(&v),
-                Err(err) => {
-                    let msg =
-                        template::render(&a.message, &look).unwrap_or_else(|_| a.message.clone());
-                    let basis = Some(a.basis.unwrap_or(st.basis));
-                    let f = st.finding(
-                        a.level,
-                        basis,
-                        label,
-                        format!("{msg} (could not evaluate: {err})"),
-                    );
-                    f.expected = Some(a.expr.clone());
-                    continue;
-                }
-            };
-            if !ok {
+    if d >= st.remaining() {
+        return Err(StepError::new(
+            OutOfTime,
+            label,
+            format!(
+                "a wait of {:.1} s would outlast the check's time limit",
+                d.as_secs_f64()
+            ),
+        ));
+    }
+    tokio::time::sleep(d).await;
+    Ok(())
+}
+
+/// `assert`: each expression that is false (or cannot be evaluated) is a
+/// finding, with the values of the names it used.
+fn run_asserts(
+    run: &PackRun,
+    asserts: &[Assertion],
+    label: &str,
+    st: &mut CheckState,
+) -> Result<(), StepError> {
+    for a in asserts {
+        let e = expr::parse(&a.expr).map_err(StepError::at(Expression, label))?;
+        let look = Lookup {
+            run,
+            st,
+            extra: &[],
+        };
+        let msg = template::render(&a.message, &look).unwrap_or_else(|_| a.message.clone());
+        let basis = Some(a.basis.unwrap_or(st.basis));
+        match e.eval(&look) {
+            Err(err) => {
+                let f = st.finding(
+                    a.level,
+                    basis,
+                    label,
+                    format!("{msg} (could not evaluate: {err})"),
+                );
+                f.expected = Some(a.expr.clone());
+            }
+            Ok(v) if !expr::truthy(&v) => {
                 let mut names = vec![];
                 e.vars(&mut names);
                 names.dedup();
                 let actual = names
                     .iter()
-                    .map(|n| {
-                        let v = look.get_display(n);
-                        format!("{n} = {v}")
-                    })
+                    .map(|n| format!("{n} = {}", look.get_display(n)))
                     .collect::<Vec<_>>()
                     .join(", ");
-                let msg = template::render(&a.message, &look).unwrap_or_else(|_| a.message.clone());
-                let basis = Some(a.basis.unwrap_or(st.basis));
                 let f = st.finding(a.level, basis, label, msg);
                 f.expected = Some(a.expr.clone());
                 f.actual = Some(actual);
                 f.advice = a.advice.clone();
             }
+            Ok(_) => {}
         }
-        return Ok(());
     }
-    if let Some(poll) = &step.poll {
-        return run_poll(run, step, poll, label, st, &expect).await;
-    }
-    if let Some(burst) = &step.burst {
-        return run_burst(run, step, burst, label, st, &expect).await;
-    }
-    Err(format!("{label}: the step has no action"))
+    Ok(())
 }
 
 pub(super) fn last_error(st: &CheckState) -> String {
@@ -324,6 +363,21 @@ pub(super) fn capture_one(src: &str, r: &Received) -> Value {
     }
 }
 
+/// The pack's preflight: one request, sent as a `raw` step (a 5xx is an
+/// answer), that shows the target answers before any check starts.
+pub async fn preflight(
+    run: &PackRun,
+    spec: &RequestSpec,
+    st: &mut CheckState,
+) -> Result<(), StepError> {
+    let label = "preflight";
+    let p = prepare(run, spec, st, &[]).map_err(StepError::at(Render, label))?;
+    match send_with_retry(run, &p, label, st, true, &Expect::default()).await {
+        Some(_) => Ok(()),
+        None => Err(StepError::new(NoAnswer, label, last_error(st))),
+    }
+}
+
 /// Captures the step's values. A value taken from a body that is not JSON
 /// cannot be captured: the check ends here, since later steps depend on it.
 pub(super) fn capture(
@@ -331,12 +385,13 @@ pub(super) fn capture(
     label: &str,
     st: &mut CheckState,
     r: &Received,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     for (name, src) in &step.capture {
         if src.starts_with("body") && r.json.is_none() {
-            return Err(format!(
-                "{label}: `{name}` could not be captured: {}",
-                not_json_reason(r)
+            return Err(StepError::new(
+                Unreadable,
+                label,
+                format!("`{name}` could not be captured: {}", not_json_reason(r)),
             ));
         }
         st.vars.insert(name.clone(), capture_one(src, r));

@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -289,6 +288,3 @@ pub fn judge(
         missing_retry_after: a.status == 429 && !a.headers.contains_key("retry-after"),
     }
 }
-
-/// The per-request timeout a run uses when the pack names none.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

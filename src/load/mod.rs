@@ -24,10 +24,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::engine::{EnvFn, PackRun, Redactor, Secret, http::RequestIdSource};
+use crate::engine::{EnvFn, PackRun, Secret, target};
 use crate::fake::{FakeConfig, FakeOptions};
 use crate::pack::slo::{Slo, SloMetric};
-use crate::pack::{self, Pack, template};
+use crate::pack::{self, Pack};
 pub use plan::{Plan, Segment, Stage};
 use stats::RunStats;
 
@@ -292,12 +292,7 @@ async fn serve_target(cfg: &LoadConfig) -> Result<Serving, LoadError> {
                 Ok(Ok(Err(e))) => return Err(LoadError::Fake(e)),
                 _ => return Err(LoadError::Fake("it did not answer within 5 s".into())),
             };
-            let mut keys = BTreeMap::new();
-            for (role, env_name) in &cfg.pack.file.keys {
-                if let Some(k) = opts.config.key(role) {
-                    keys.insert(role.clone(), Secret::new(k, env_name.clone()));
-                }
-            }
+            let keys = target::fake_keys(&cfg.pack, &opts.config);
             Ok(Serving {
                 base: format!("http://{bound}"),
                 keys,
@@ -311,12 +306,7 @@ async fn serve_target(cfg: &LoadConfig) -> Result<Serving, LoadError> {
         }
         LoadTarget::Live { url, confirm } => {
             check_target(url, confirm.as_deref())?;
-            let mut keys = BTreeMap::new();
-            for (role, env_name) in &cfg.pack.file.keys {
-                if let Some(k) = (cfg.env)(env_name).filter(|k| !k.trim().is_empty()) {
-                    keys.insert(role.clone(), Secret::new(k.trim(), env_name.clone()));
-                }
-            }
+            let keys = target::live_keys(&cfg.pack, &cfg.env);
             for role in roles_needed(cfg) {
                 if !keys.contains_key(&role) {
                     let env = cfg.pack.file.keys.get(&role).cloned().unwrap_or_default();
@@ -355,40 +345,17 @@ fn roles_needed(cfg: &LoadConfig) -> std::collections::BTreeSet<String> {
 /// The engine's per-pack state, built for load (a larger connection pool).
 fn pack_run(cfg: &LoadConfig, t: &Serving) -> Result<PackRun, LoadError> {
     let fake = matches!(cfg.target, LoadTarget::Fake(_));
-    let inputs = pack::inputs_with(&cfg.pack.file, fake, &cfg.vars);
-    let http_timeout = inputs
-        .get("http_timeout")
-        .map(template::display)
-        .and_then(|s| template::parse_duration(&s).ok())
-        .unwrap_or(mix::DEFAULT_TIMEOUT);
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("golive/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(cfg.max_in_flight)
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|e| LoadError::Client(e.to_string()))?;
-    let run_id = ulid::Ulid::new().to_string();
-    Ok(PackRun {
-        request_id: RequestIdSource {
-            header: cfg.pack.file.request_id.header.clone(),
-            pointer: cfg.pack.file.request_id.error_pointer.clone(),
-        },
-        pack: cfg.pack.clone(),
+    let client =
+        target::http_client(cfg.max_in_flight).map_err(|e| LoadError::Client(e.to_string()))?;
+    Ok(PackRun::new(
+        cfg.pack.clone(),
+        t.base.clone(),
+        t.keys.clone(),
         client,
-        base: t.base.clone(),
-        keys: t.keys.clone(),
-        invalid_key: format!("sk_golive_invalid_{}", &run_id.to_ascii_lowercase()[..12]),
-        inputs,
-        run_start: std::time::Instant::now(),
-        run_id,
-        redactor: Redactor::new(t.keys.values().cloned().collect()),
-        http_timeout,
-        limited: Default::default(),
-        stuck_job: Default::default(),
-        pace: crate::engine::pace::Pace::off(),
-        check_limit: crate::engine::CHECK_DEADLINE,
-    })
+        &cfg.vars,
+        fake,
+        ulid::Ulid::new().to_string(),
+    ))
 }
 
 /// Turns a wall-clock start into the runtime's clock (now if absent).

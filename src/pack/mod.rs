@@ -4,6 +4,7 @@
 pub mod expr;
 pub mod load;
 pub mod model;
+pub mod plan;
 pub mod slo;
 pub mod template;
 mod text;
@@ -16,6 +17,7 @@ use include_dir::{Dir, include_dir};
 use sha2::{Digest, Sha256};
 
 pub use model::*;
+pub use plan::{Action, ForEach};
 
 use crate::report::Basis;
 use crate::schema::{SchemaError, SchemaSet};
@@ -747,39 +749,12 @@ fn validate_scenario(file: &str, pack: &PackFile, sc: &ScenarioFile) -> Result<(
 }
 
 fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError> {
-    let actions = [
-        step.request.is_some(),
-        step.poll.is_some(),
-        step.burst.is_some(),
-        step.repeat.is_some(),
-        step.wait.is_some(),
-        step.assert.is_some(),
-    ];
-    let n = actions.iter().filter(|a| **a).count();
-    if n != 1 {
-        return Err(cx.err(
-            label,
-            format!(
-                "a step needs exactly one of request, poll, burst, repeat, wait, assert (found {n})"
-            ),
-        ));
-    }
+    step.action().map_err(|e| cx.err(label, e))?;
     if let Some(w) = &step.when {
         let e = expr::parse(w).map_err(|e| cx.err(label, format!("when: {e}")))?;
         let mut v = vec![];
         e.vars(&mut v);
         cx.uses(label, v)?;
-    }
-    if step.for_each.is_some() && step.request.is_none() {
-        return Err(cx.err(label, "for_each goes with request"));
-    }
-    if let Some(fe) = &step.for_each {
-        if fe != "protected" && fe != "all" {
-            return Err(cx.err(
-                label,
-                format!("for_each: `{fe}` (use `protected` or `all`)"),
-            ));
-        }
     }
     let mut is_request = false;
     if let Some(r) = &step.request {
