@@ -179,10 +179,15 @@ async fn kept_no_request_id(fx: &Fx) -> bool {
 }
 
 async fn kept_slow(fx: &Fx) -> bool {
+    // The fault's delay is a sleep, so a slow answer can never come sooner
+    // than it; a healthy one under a busy CI machine still comes far sooner.
     let t = Instant::now();
     let r = fx.get("/health", None).await;
-    r.status == 200 && t.elapsed() < Duration::from_millis(300)
+    r.status == 200 && t.elapsed() < Duration::from_millis(PROBE_SLOW_MS)
 }
+
+/// The `slow` fault's delay in the probes.
+const PROBE_SLOW_MS: u64 = 1500;
 
 async fn kept_flaky(fx: &Fx) -> bool {
     let mut all_good = true;
@@ -307,6 +312,7 @@ async fn kept_restart_allowed(fx: &Fx) -> bool {
 /// The config for fault probes: a small bucket so 429 comes quickly.
 fn probe_config() -> FakeConfig {
     let mut cfg = config();
+    cfg.slow_response_ms = PROBE_SLOW_MS;
     cfg.rate_limit = RateLimitConfig {
         per_second: 20.0,
         burst: 30,
