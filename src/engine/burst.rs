@@ -13,18 +13,20 @@ use super::request::{Lookup, prepare};
 use super::step_error::StepError;
 use super::step_error::StepErrorKind::*;
 use super::steps::{CheckState, capture_one, last_error, not_json_reason};
-use crate::pack::{Expect, Level, NumSpec, Step, status_item_matches};
+use crate::pack::{
+    BurstCapture, BurstSpec, Capture, Expect, Fold, Level, NumSpec, PlanStep, status_item_matches,
+};
 use crate::pack::{expr, template};
 use crate::report::Finding;
 
 pub(super) async fn run_burst(
     run: &PackRun,
-    step: &Step,
-    burst: &crate::pack::BurstSpec,
-    label: &str,
+    plan: &PlanStep,
+    burst: &BurstSpec,
     st: &mut CheckState,
     expect: &Expect,
 ) -> Result<(), StepError> {
+    let label = plan.label.as_str();
     let count = resolve_num(run, st, &burst.count)
         .map_err(|e| StepError::new(Render, label, format!("burst.count: {e}")))?;
     let concurrency = match &burst.concurrency {
@@ -140,66 +142,74 @@ pub(super) async fn run_burst(
         }
         dedupe_since(st, before);
     }
-    // Captures over the burst.
-    for (name, src) in &step.capture {
-        let (agg, rest) = src.split_once(':').unwrap_or((src.as_str(), ""));
-        let v = match agg {
-            "count" => serde_json::json!(
-                responses
+    capture_over(plan, st, &responses)
+}
+
+/// The step's captures, each folded over the answers whose status matches.
+/// A value that cannot be read (a body that is not JSON) must not count as
+/// absent, and nothing to count is not "no duplicates": both end the check.
+fn capture_over(
+    plan: &PlanStep,
+    st: &mut CheckState,
+    responses: &[(usize, Received)],
+) -> Result<(), StepError> {
+    let label = plan.label.as_str();
+    for (name, c) in &plan.captures {
+        let Capture::Burst(c) = c else { continue };
+        let (fold, status, source) = match c {
+            BurstCapture::Count(p) => {
+                let n = responses
                     .iter()
-                    .filter(|(_, r)| status_item_matches(rest, r.status).unwrap_or(false))
-                    .count()
-            ),
-            _ => {
-                let (stp, inner) = rest.split_once(':').unwrap_or(("", ""));
-                if inner.starts_with("body") {
-                    // A value that cannot be read must not count as absent.
-                    if let Some((_, r)) = responses.iter().find(|(_, r)| {
-                        r.json.is_none() && status_item_matches(stp, r.status).unwrap_or(false)
-                    }) {
-                        return Err(StepError::new(
-                            Unreadable,
-                            label,
-                            format!("`{name}` could not be captured: {}", not_json_reason(r)),
-                        ));
-                    }
-                }
-                let vals: Vec<Value> = responses
-                    .iter()
-                    .filter(|(_, r)| status_item_matches(stp, r.status).unwrap_or(false))
-                    .map(|(_, r)| capture_one(inner, r))
-                    .collect();
-                match agg {
-                    "first" => vals.first().cloned().unwrap_or(Value::Null),
-                    "max" => vals
-                        .iter()
-                        .filter_map(expr::as_number)
-                        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
-                        .map(|x| serde_json::json!(x))
-                        .unwrap_or(Value::Null),
-                    "distinct" => {
-                        if !vals.is_empty() && vals.iter().all(Value::is_null) {
-                            // Nothing to count is not "no duplicates".
-                            return Err(StepError::new(
-                                Unreadable,
-                                label,
-                                format!(
-                                    "`{name}` could not be counted: none of the {} matching responses carries {}",
-                                    vals.len(),
-                                    inner.strip_prefix("body:").unwrap_or(inner)
-                                ),
-                            ));
-                        }
-                        let set: BTreeSet<String> = vals
-                            .iter()
-                            .filter(|v| !v.is_null())
-                            .map(|v| v.to_string())
-                            .collect();
-                        serde_json::json!(set.len())
-                    }
-                    _ => Value::Array(vals),
-                }
+                    .filter(|(_, r)| p.matches(r.status))
+                    .count();
+                st.vars.insert(name.clone(), serde_json::json!(n));
+                continue;
             }
+            BurstCapture::Fold {
+                fold,
+                status,
+                source,
+            } => (*fold, *status, source),
+        };
+        let matching = || responses.iter().filter(|(_, r)| status.matches(r.status));
+        if source.needs_json() {
+            if let Some((_, r)) = matching().find(|(_, r)| r.json.is_none()) {
+                return Err(StepError::new(
+                    Unreadable,
+                    label,
+                    format!("`{name}` could not be captured: {}", not_json_reason(r)),
+                ));
+            }
+        }
+        let vals: Vec<Value> = matching().map(|(_, r)| capture_one(source, r)).collect();
+        let v = match fold {
+            Fold::First => vals.first().cloned().unwrap_or(Value::Null),
+            Fold::Max => vals
+                .iter()
+                .filter_map(expr::as_number)
+                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+                .map(|x| serde_json::json!(x))
+                .unwrap_or(Value::Null),
+            Fold::Distinct => {
+                if !vals.is_empty() && vals.iter().all(Value::is_null) {
+                    return Err(StepError::new(
+                        Unreadable,
+                        label,
+                        format!(
+                            "`{name}` could not be counted: none of the {} matching responses carries {}",
+                            vals.len(),
+                            source.describe()
+                        ),
+                    ));
+                }
+                let set: BTreeSet<String> = vals
+                    .iter()
+                    .filter(|v| !v.is_null())
+                    .map(|v| v.to_string())
+                    .collect();
+                serde_json::json!(set.len())
+            }
+            Fold::All => Value::Array(vals),
         };
         st.vars.insert(name.clone(), v);
     }

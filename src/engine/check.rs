@@ -11,7 +11,7 @@ use super::steps::{self, CheckState};
 use super::{
     PackRun, Progress, RunConfig, STOPPED_ANSWERING, cancelled, collect, pace, wait_cancel,
 };
-use crate::pack::{self, AuthSpec, Pack, Scenario, template};
+use crate::pack::{Pack, Scenario, template};
 use crate::report::{CheckResult, Finding, FindingLevel, Status};
 
 pub(super) fn result_for(
@@ -174,65 +174,12 @@ pub(super) fn skip_all(pack: &Pack, scs: &[&Scenario], why: &str) -> Vec<CheckRe
 
 /// Why a check cannot run here (a key role or an input it needs is missing).
 pub(super) fn missing_requirements(run: &PackRun, sc: &Scenario) -> Option<String> {
-    let mut roles = std::collections::BTreeSet::new();
-    let mut names = Vec::new();
-    let add_req = |r: &pack::RequestSpec,
-                   roles: &mut std::collections::BTreeSet<String>,
-                   names: &mut Vec<String>| {
-        match &r.auth {
-            None => {
-                roles.insert("valid".to_string());
-            }
-            Some(AuthSpec::Role(x)) => {
-                roles.insert(x.clone());
-            }
-            Some(AuthSpec::Full(f)) => {
-                roles.insert(f.key.clone());
-            }
-        }
-        if let Some(j) = &r.json {
-            template::names_in_value(j, names);
-        }
-        for v in r
-            .params
-            .values()
-            .chain(r.query.values())
-            .chain(r.headers.values())
-        {
-            names.extend(template::names(v));
-        }
-        if let Some(p) = &r.path {
-            names.extend(template::names(p));
-        }
-        if let Some(mp) = &r.multipart {
-            for v in mp.fields.values() {
-                names.extend(template::names(v));
-            }
-        }
-    };
-    for s in &sc.spec.steps {
-        for r in [
-            s.request.as_ref(),
-            s.poll.as_ref().map(|p| &p.request),
-            s.burst.as_ref().map(|b| &b.request),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            add_req(r, &mut roles, &mut names);
-        }
+    if let Some(role) = sc.needs.roles.iter().find(|r| !run.keys.contains_key(*r)) {
+        let env = run.pack.file.keys.get(role).cloned().unwrap_or_default();
+        return Some(format!("needs the `{role}` key: set {env}"));
     }
-    for role in roles {
-        if matches!(role.as_str(), "none" | "invalid") {
-            continue;
-        }
-        if !run.keys.contains_key(&role) {
-            let env = run.pack.file.keys.get(&role).cloned().unwrap_or_default();
-            return Some(format!("needs the `{role}` key: set {env}"));
-        }
-    }
-    for n in names {
-        if let Some(v) = run.inputs.get(&n) {
+    for n in &sc.needs.names {
+        if let Some(v) = run.inputs.get(n) {
             if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
                 return Some(format!("needs the input `{n}`: pass --var {n}=…"));
             }

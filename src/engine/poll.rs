@@ -14,7 +14,7 @@ use super::steps::{
     CheckState, MAX_POLLS, MIN_POLL_INTERVAL, capture, last_error, not_json_reason,
 };
 use crate::pack::template::{self, parse_duration};
-use crate::pack::{Expect, JobsConfig, Level, OnDeadline, PollSpec, Step};
+use crate::pack::{Expect, JobsConfig, Level, OnDeadline, PlanStep, PollSpec, Step};
 
 /// A poll's intervals and deadlines, rendered once.
 struct Timing {
@@ -70,11 +70,12 @@ struct Seen {
 pub(super) async fn run_poll(
     run: &PackRun,
     step: &Step,
+    plan: &PlanStep,
     poll: &PollSpec,
-    label: &str,
     st: &mut CheckState,
     expect: &Expect,
 ) -> Result<(), StepError> {
+    let label = plan.label.as_str();
     let jobs = run
         .pack
         .file
@@ -146,22 +147,11 @@ pub(super) async fn run_poll(
                 serde_json::json!(seen.polls),
             );
             judge(run, expect, label, st, idx, &r);
-            return capture(step, label, st, &r);
+            return capture(plan, st, &r);
         }
         if start.elapsed() + timing.interval > timing.deadline || seen.polls >= MAX_POLLS {
             let last = state.unwrap_or_else(|| "(no state in the response)".into());
-            return missed_deadline(
-                run,
-                step,
-                poll,
-                jobs,
-                label,
-                st,
-                (idx, &r),
-                &timing,
-                &seen,
-                last,
-            );
+            return missed_deadline(run, plan, poll, jobs, st, (idx, &r), &timing, &seen, last);
         }
         tokio::time::sleep(timing.interval).await;
         timing.interval = Duration::from_secs_f64(
@@ -209,16 +199,16 @@ fn check_progress(
 #[allow(clippy::too_many_arguments)]
 fn missed_deadline(
     run: &PackRun,
-    step: &Step,
+    plan: &PlanStep,
     poll: &PollSpec,
     jobs: &JobsConfig,
-    label: &str,
     st: &mut CheckState,
     (idx, r): (usize, &Received),
     timing: &Timing,
     seen: &Seen,
     last: String,
 ) -> Result<(), StepError> {
+    let label = plan.label.as_str();
     let limit = if timing.cut() {
         format!(
             "{:.1} s (the check's time limit; the poll deadline is {:.0} s)",
@@ -250,7 +240,7 @@ fn missed_deadline(
             });
         }
     }
-    capture(step, label, st, r)?;
+    capture(plan, st, r)?;
     let why = |msg: String| {
         let context = if timing.cut() {
             format!(

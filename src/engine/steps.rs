@@ -18,9 +18,11 @@ use super::retry::send_with_retry;
 use super::step_error::StepError;
 use super::step_error::StepErrorKind::*;
 use crate::pack::expr;
+use crate::pack::expr::Expr;
 use crate::pack::template::{self, parse_duration};
 use crate::pack::{
-    Action, Assertion, Expect, ForEach, Level, RequestSpec, Scenario, StatusSpec, Step, step_label,
+    Action, Assertion, Capture, Expect, ForEach, Level, PlanStep, RequestSpec, Scenario, Source,
+    StatusSpec, Step,
 };
 use crate::report::{Basis, Exchange, Finding, FindingLevel};
 
@@ -128,23 +130,21 @@ pub async fn run_steps(run: &PackRun, sc: &Scenario, st: &mut CheckState) -> Res
     // conflict) use `{{uuid}}`; distinct values add a prefix or `{{i}}`.
     st.uuid = uuid::Uuid::now_v7().to_string();
     st.basis = sc.spec.basis.unwrap_or(Basis::Doc);
-    for (i, step) in sc.spec.steps.iter().enumerate() {
-        let label = step_label(i, step);
-        if let Some(w) = &step.when {
-            let e = expr::parse(w)
-                .map_err(|e| StepError::new(Expression, &label, format!("when: {e}")))?;
+    for (step, plan) in sc.spec.steps.iter().zip(&sc.plan) {
+        if let Some(e) = &plan.when {
+            let look = Lookup {
+                run,
+                st,
+                extra: &[],
+            };
             let v = e
-                .eval(&Lookup {
-                    run,
-                    st,
-                    extra: &[],
-                })
-                .map_err(|e| StepError::new(Expression, &label, format!("when: {e}")))?;
+                .eval(&look)
+                .map_err(|e| StepError::new(Expression, &plan.label, format!("when: {e}")))?;
             if !expr::truthy(&v) {
                 continue;
             }
         }
-        run_step(run, step, &label, st).await?;
+        run_step(run, step, plan, st).await?;
     }
     Ok(())
 }
@@ -152,9 +152,10 @@ pub async fn run_steps(run: &PackRun, sc: &Scenario, st: &mut CheckState) -> Res
 async fn run_step(
     run: &PackRun,
     step: &Step,
-    label: &str,
+    plan: &PlanStep,
     st: &mut CheckState,
 ) -> Result<(), StepError> {
+    let label = plan.label.as_str();
     let expect = step.expect.clone().unwrap_or_default();
     match step.action().map_err(|e| StepError::new(Pack, label, e))? {
         Action::Request {
@@ -169,21 +170,21 @@ async fn run_step(
             if let Some(n) = &step.name {
                 st.sent.insert(n.clone(), p.clone());
             }
-            send_judge_capture(run, step, &p, label, st, &expect).await
+            send_judge_capture(run, step, plan, &p, st, &expect).await
         }
         Action::Repeat(name) => {
             let p = st.sent.get(name).cloned().ok_or_else(|| {
                 StepError::new(Pack, label, format!("step `{name}` did not send a request"))
             })?;
-            send_judge_capture(run, step, &p, label, st, &expect).await
+            send_judge_capture(run, step, plan, &p, st, &expect).await
         }
         Action::Wait(w) => run_wait(run, w, label, st).await,
         Action::Assert(asserts) => {
-            run_asserts(run, asserts, label, st)?;
+            run_asserts(run, asserts, &plan.asserts, label, st)?;
             Ok(())
         }
-        Action::Poll(poll) => run_poll(run, step, poll, label, st, &expect).await,
-        Action::Burst(burst) => run_burst(run, step, burst, label, st, &expect).await,
+        Action::Poll(poll) => run_poll(run, step, plan, poll, st, &expect).await,
+        Action::Burst(burst) => run_burst(run, plan, burst, st, &expect).await,
     }
 }
 
@@ -224,16 +225,17 @@ async fn run_for_each(
 async fn send_judge_capture(
     run: &PackRun,
     step: &Step,
+    plan: &PlanStep,
     p: &Prepared,
-    label: &str,
     st: &mut CheckState,
     expect: &Expect,
 ) -> Result<(), StepError> {
+    let label = plan.label.as_str();
     let Some((idx, r)) = send_with_retry(run, p, label, st, step.raw, expect).await else {
         return Err(StepError::new(NoAnswer, label, last_error(st)));
     };
     judge(run, expect, label, st, idx, &r);
-    capture(step, label, st, &r)
+    capture(plan, st, &r)
 }
 
 /// A `wait`: capped at `WAIT_CAP` (longer is a finding, not waited on) and
@@ -286,11 +288,11 @@ async fn run_wait(
 fn run_asserts(
     run: &PackRun,
     asserts: &[Assertion],
+    parsed: &[Expr],
     label: &str,
     st: &mut CheckState,
 ) -> Result<(), StepError> {
-    for a in asserts {
-        let e = expr::parse(&a.expr).map_err(StepError::at(Expression, label))?;
+    for (a, e) in asserts.iter().zip(parsed) {
         let look = Lookup {
             run,
             st,
@@ -335,31 +337,25 @@ pub(super) fn last_error(st: &CheckState) -> String {
         .unwrap_or_else(|| "no response".into())
 }
 
-pub(super) fn capture_one(src: &str, r: &Received) -> Value {
+pub(super) fn capture_one(src: &Source, r: &Received) -> Value {
     match src {
-        "status" => serde_json::json!(r.status),
-        "request_id" => r
+        Source::Status => serde_json::json!(r.status),
+        Source::RequestId => r
             .request_id
             .clone()
             .map(Value::String)
             .unwrap_or(Value::Null),
-        "duration_ms" => serde_json::json!(r.duration.as_secs_f64() * 1000.0),
-        "body" => r.json.clone().unwrap_or(Value::Null),
-        s => {
-            if let Some(p) = s.strip_prefix("body:") {
-                r.json
-                    .as_ref()
-                    .and_then(|j| j.pointer(p))
-                    .cloned()
-                    .unwrap_or(Value::Null)
-            } else if let Some(h) = s.strip_prefix("header:") {
-                header_any(r, h)
-                    .map(|v| Value::String(v.to_string()))
-                    .unwrap_or(Value::Null)
-            } else {
-                Value::Null
-            }
-        }
+        Source::DurationMs => serde_json::json!(r.duration.as_secs_f64() * 1000.0),
+        Source::Body => r.json.clone().unwrap_or(Value::Null),
+        Source::BodyPointer(p) => r
+            .json
+            .as_ref()
+            .and_then(|j| j.pointer(p))
+            .cloned()
+            .unwrap_or(Value::Null),
+        Source::Header(h) => header_any(r, h)
+            .map(|v| Value::String(v.to_string()))
+            .unwrap_or(Value::Null),
     }
 }
 
@@ -380,17 +376,13 @@ pub async fn preflight(
 
 /// Captures the step's values. A value taken from a body that is not JSON
 /// cannot be captured: the check ends here, since later steps depend on it.
-pub(super) fn capture(
-    step: &Step,
-    label: &str,
-    st: &mut CheckState,
-    r: &Received,
-) -> Result<(), StepError> {
-    for (name, src) in &step.capture {
-        if src.starts_with("body") && r.json.is_none() {
+pub(super) fn capture(plan: &PlanStep, st: &mut CheckState, r: &Received) -> Result<(), StepError> {
+    for (name, c) in &plan.captures {
+        let Capture::One(src) = c else { continue };
+        if src.needs_json() && r.json.is_none() {
             return Err(StepError::new(
                 Unreadable,
-                label,
+                &plan.label,
                 format!("`{name}` could not be captured: {}", not_json_reason(r)),
             ));
         }

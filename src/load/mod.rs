@@ -333,12 +333,9 @@ async fn serve_target(cfg: &LoadConfig) -> Result<Serving, LoadError> {
 fn roles_needed(cfg: &LoadConfig) -> std::collections::BTreeSet<String> {
     let calls = cfg.pack.file.load.iter().flat_map(|l| &l.mix);
     calls
-        .map(|c| match &c.request.auth {
-            None => "valid".to_string(),
-            Some(pack::AuthSpec::Role(r)) => r.clone(),
-            Some(pack::AuthSpec::Full(f)) => f.key.clone(),
-        })
-        .filter(|r| !matches!(r.as_str(), "none" | "invalid"))
+        .map(|c| c.request.key_role())
+        .filter(|r| !matches!(*r, "none" | "invalid"))
+        .map(str::to_string)
         .collect()
 }
 

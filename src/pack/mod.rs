@@ -1,6 +1,7 @@
 //! Packs and scenarios: the API knowledge as data. Loading, embedding and
 //! validation; the format itself is in [`model`].
 
+pub mod capture;
 pub mod expr;
 pub mod load;
 pub mod model;
@@ -17,8 +18,9 @@ use std::path::{Path, PathBuf};
 use include_dir::{Dir, include_dir};
 use sha2::{Digest, Sha256};
 
+pub use capture::{BurstCapture, Capture, Fold, Source, StatusPattern};
 pub use model::*;
-pub use plan::{Action, ForEach};
+pub use plan::{Action, ForEach, PlanStep, Requirements};
 use validate::{Ctx, check_matchers, invalid, validate_pack, validate_request, validate_scenario};
 
 use crate::schema::{SchemaError, SchemaSet};
@@ -63,6 +65,10 @@ pub struct Scenario {
     pub file: String,
     pub sha256: String,
     pub spec: ScenarioFile,
+    /// Compiled beside `spec.steps`, one per step.
+    pub plan: Vec<PlanStep>,
+    /// The key roles and inputs the check needs, known before it runs.
+    pub needs: Requirements,
 }
 
 impl Scenario {
@@ -435,7 +441,7 @@ fn build(
             continue;
         }
         let full = format!("{label}/{fname}");
-        let spec = scenario_file(&full, &pack, bytes)?;
+        let (spec, plan) = compile_scenario(&full, &pack, bytes)?;
         if let Some(other) = ids.insert(spec.id.clone(), fname.clone()) {
             return Err(PackError::Invalid {
                 file: full,
@@ -449,7 +455,9 @@ fn build(
         scenarios.push(Scenario {
             file: fname.clone(),
             sha256: sha256_hex(bytes),
+            needs: Requirements::of(&spec),
             spec,
+            plan,
         });
     }
     for id in pack.severities.keys() {
@@ -498,12 +506,21 @@ pub const MAX_FILE: usize = 1024 * 1024;
 
 /// One scenario file (`file` names it in errors) read and checked against a pack.
 pub fn scenario_file(file: &str, pack: &PackFile, bytes: &[u8]) -> Result<ScenarioFile, PackError> {
+    compile_scenario(file, pack, bytes).map(|(spec, _)| spec)
+}
+
+/// Parses, validates and compiles one scenario file against a loaded pack.
+pub fn compile_scenario(
+    file: &str,
+    pack: &PackFile,
+    bytes: &[u8],
+) -> Result<(ScenarioFile, Vec<PlanStep>), PackError> {
     let spec: ScenarioFile = parse_yaml(file, bytes)?;
     if let Ok(doc) = serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(bytes) {
         check_matchers(file, &doc)?;
     }
-    validate_scenario(file, pack, &spec)?;
-    Ok(spec)
+    let plan = validate_scenario(file, pack, &spec)?;
+    Ok((spec, plan))
 }
 
 /// Builds a pack from its files (name, bytes) with the embedded schemas, as
@@ -522,19 +539,7 @@ pub fn step_label(index: usize, step: &Step) -> String {
 
 /// Whether `status` matches `"429"` or `"2xx"`; errors on a malformed pattern.
 pub fn status_item_matches(pattern: &str, status: u16) -> Result<bool, String> {
-    let p = pattern.trim().to_ascii_lowercase();
-    if let Some(class) = p.strip_suffix("xx") {
-        let d: u16 = class
-            .parse()
-            .ok()
-            .filter(|d| (1..=5).contains(d))
-            .ok_or_else(|| format!("`{pattern}` is not a status class like 2xx"))?;
-        return Ok(status / 100 == d);
-    }
-    let c: u16 = p
-        .parse()
-        .map_err(|_| format!("`{pattern}` is not a status or class"))?;
-    Ok(c == status)
+    StatusPattern::parse(pattern).map(|p| p.matches(status))
 }
 
 impl StatusSpec {

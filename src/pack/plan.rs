@@ -3,9 +3,29 @@
 //! `Step::action` turns that into one `Action`, so the rule "exactly one
 //! action" lives here, validation reports it with the file and step, and the
 //! engine matches on the enum (a new primitive is one variant, and the
-//! compiler names every match that must handle it).
+//! compiler names every match that must handle it). `PlanStep` is what
+//! validation compiles beside each step: expressions parsed, captures typed.
 
-use super::model::{Assertion, BurstSpec, PollSpec, RequestSpec, Step};
+use super::capture::Capture;
+use super::expr::Expr;
+use std::collections::BTreeSet;
+
+use super::model::{Assertion, AuthSpec, BurstSpec, PollSpec, RequestSpec, ScenarioFile, Step};
+use super::template;
+
+/// What loading a scenario compiles for each of its steps, so nothing is
+/// parsed again while the check runs.
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    /// `step 2 \`poll\``: how findings and errors name the step.
+    pub label: String,
+    /// `when:`, parsed.
+    pub when: Option<Expr>,
+    /// An `assert` step's expressions, parsed (parallel to its list).
+    pub asserts: Vec<Expr>,
+    /// The step's captures, typed, in name order.
+    pub captures: Vec<(String, Capture)>,
+}
 
 /// What a step does.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +111,71 @@ impl Step {
             (_, Some(_)) => return Err("for_each goes with request".into()),
         }
         Ok(action)
+    }
+}
+
+impl RequestSpec {
+    /// The key role the request sends (`valid` unless it says; `none` and
+    /// `invalid` send no real key).
+    pub fn key_role(&self) -> &str {
+        match &self.auth {
+            None => "valid",
+            Some(AuthSpec::Role(r)) => r,
+            Some(AuthSpec::Full(f)) => &f.key,
+        }
+    }
+
+    /// The `{{names}}` its path, parameters, query, headers and body use.
+    pub fn template_names(&self, out: &mut Vec<String>) {
+        if let Some(j) = &self.json {
+            template::names_in_value(j, out);
+        }
+        for v in self
+            .params
+            .values()
+            .chain(self.query.values())
+            .chain(self.headers.values())
+        {
+            out.extend(template::names(v));
+        }
+        if let Some(p) = &self.path {
+            out.extend(template::names(p));
+        }
+        if let Some(mp) = &self.multipart {
+            for v in mp.fields.values() {
+                out.extend(template::names(v));
+            }
+        }
+    }
+}
+
+/// What a check needs from the target before it can run, known at load:
+/// the key roles its requests send and the names its requests use.
+#[derive(Debug, Clone, Default)]
+pub struct Requirements {
+    /// Key roles other than `none` and `invalid`.
+    pub roles: BTreeSet<String>,
+    pub names: Vec<String>,
+}
+
+impl Requirements {
+    pub fn of(spec: &ScenarioFile) -> Requirements {
+        let mut req = Requirements::default();
+        for s in &spec.steps {
+            let requests = [
+                s.request.as_ref(),
+                s.poll.as_ref().map(|p| &p.request),
+                s.burst.as_ref().map(|b| &b.request),
+            ];
+            for r in requests.into_iter().flatten() {
+                let role = r.key_role();
+                if !matches!(role, "none" | "invalid") {
+                    req.roles.insert(role.to_string());
+                }
+                r.template_names(&mut req.names);
+            }
+        }
+        req
     }
 }
 

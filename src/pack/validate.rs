@@ -207,7 +207,7 @@ pub(super) fn validate_scenario(
     file: &str,
     pack: &PackFile,
     sc: &ScenarioFile,
-) -> Result<(), PackError> {
+) -> Result<Vec<PlanStep>, PackError> {
     if sc.id.trim().is_empty() || sc.id.contains(char::is_whitespace) {
         return Err(invalid(
             file,
@@ -234,6 +234,7 @@ pub(super) fn validate_scenario(
         basis: sc.basis.unwrap_or(Basis::Doc),
     };
     let mut names_seen = BTreeSet::new();
+    let mut plan = Vec::with_capacity(sc.steps.len());
     for (i, step) in sc.steps.iter().enumerate() {
         let label = step_label(i, step);
         if let Some(n) = &step.name {
@@ -241,115 +242,156 @@ pub(super) fn validate_scenario(
                 return Err(cx.err(&label, "another step has the same name"));
             }
         }
-        validate_step(&mut cx, &label, step)?;
+        plan.push(validate_step(&mut cx, &label, step)?);
     }
-    Ok(())
+    Ok(plan)
 }
 
-pub(super) fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<(), PackError> {
-    step.action().map_err(|e| cx.err(label, e))?;
-    if let Some(w) = &step.when {
-        let e = expr::parse(w).map_err(|e| cx.err(label, format!("when: {e}")))?;
-        let mut v = vec![];
-        e.vars(&mut v);
-        cx.uses(label, v)?;
-    }
-    let mut is_request = false;
-    if let Some(r) = &step.request {
-        validate_request(cx, label, r, step.for_each.is_some())?;
-        is_request = true;
-    }
-    if let Some(p) = &step.poll {
-        if cx.pack.jobs.is_none() {
-            return Err(cx.err(
-                label,
-                "poll needs the pack's `jobs` section (status pointer, terminal states)",
-            ));
+/// Checks one step against the pack and compiles it: its action, its
+/// `when` and assertions parsed, its captures typed.
+pub(super) fn validate_step(cx: &mut Ctx, label: &str, step: &Step) -> Result<PlanStep, PackError> {
+    let action = step.action().map_err(|e| cx.err(label, e))?;
+    let when = match &step.when {
+        Some(w) => Some(parse_expr(cx, label, "when", w)?),
+        None => None,
+    };
+    let mut asserts = vec![];
+    let sends = match action {
+        Action::Request { spec, for_each } => {
+            validate_request(cx, label, spec, for_each.is_some())?;
+            true
         }
-        validate_request(cx, label, &p.request, false)?;
-        for d in [&p.interval, &p.max_interval, &p.deadline]
-            .into_iter()
-            .flatten()
-        {
-            check_duration(d).map_err(|e| cx.err(label, format!("poll: {e}")))?;
-            cx.uses_str(label, d)?;
+        Action::Poll(p) => {
+            validate_poll(cx, label, p)?;
+            true
         }
-        if let Some(b) = p.backoff {
-            if !(1.0..=10.0).contains(&b) {
-                return Err(cx.err(label, "poll.backoff must be between 1 and 10"));
+        Action::Burst(b) => {
+            validate_burst(cx, label, b)?;
+            false
+        }
+        Action::Repeat(r) => {
+            if !cx.request_steps.contains(r) {
+                return Err(cx.err(
+                    label,
+                    format!("repeat: no earlier request step is named `{r}`"),
+                ));
             }
+            true
         }
-        is_request = true;
-    }
-    if let Some(b) = &step.burst {
-        validate_request(cx, label, &b.request, false)?;
-        for (what, n) in [
-            ("count", Some(&b.count)),
-            ("concurrency", b.concurrency.as_ref()),
-        ] {
-            match n {
-                Some(NumSpec::Num(n)) if *n == 0 || *n > MAX_BURST => {
-                    return Err(cx.err(
-                        label,
-                        format!("burst.{what} must be between 1 and {MAX_BURST}"),
-                    ));
-                }
-                Some(NumSpec::Template(t)) => cx.uses_str(label, t)?,
-                _ => {}
-            }
+        Action::Wait(w) => {
+            check_duration(w).map_err(|e| cx.err(label, format!("wait: {e}")))?;
+            cx.uses_str(label, w)?;
+            false
         }
-    }
-    if let Some(r) = &step.repeat {
-        if !cx.request_steps.contains(r) {
-            return Err(cx.err(
-                label,
-                format!("repeat: no earlier request step is named `{r}`"),
-            ));
+        Action::Assert(list) => {
+            asserts = validate_asserts(cx, label, list)?;
+            false
         }
-        is_request = true;
-    }
-    if let Some(w) = &step.wait {
-        check_duration(w).map_err(|e| cx.err(label, format!("wait: {e}")))?;
-        cx.uses_str(label, w)?;
-    }
-    if let Some(asserts) = &step.assert {
-        if asserts.is_empty() {
-            return Err(cx.err(label, "assert needs at least one expression"));
-        }
-        for a in asserts {
-            let e = expr::parse(&a.expr)
-                .map_err(|e| cx.err(label, format!("assert `{}`: {e}", a.expr)))?;
-            let mut v = vec![];
-            e.vars(&mut v);
-            cx.uses(label, v)?;
-            check_warn_basis(cx, label, &format!("assert `{}`", a.expr), a.level, a.basis)?;
-            for text in std::iter::once(&a.message).chain(a.advice.as_ref()) {
-                cx.uses_str(label, text)?;
-            }
-        }
-    }
+    };
+    let responds = !matches!(action, Action::Wait(_) | Action::Assert(_));
     if let Some(ex) = &step.expect {
-        if step.wait.is_some() || step.assert.is_some() {
+        if !responds {
             return Err(cx.err(label, "expect goes with a request, poll, burst or repeat"));
         }
         validate_expect(cx, label, ex, step.burst.is_some())?;
     }
+    let mut captures = vec![];
     for (name, src) in &step.capture {
-        if step.wait.is_some() || step.assert.is_some() {
+        if !responds {
             return Err(cx.err(label, "capture goes with a request, poll, burst or repeat"));
         }
-        validate_capture(src, step.burst.is_some())
+        let c = Capture::parse(src, step.burst.is_some())
             .map_err(|e| cx.err(label, format!("capture `{name}`: {e}")))?;
+        captures.push((name.clone(), c));
     }
     for name in step.capture.keys() {
         cx.defined.insert(name.clone());
     }
-    if is_request {
-        if let Some(n) = &step.name {
-            cx.request_steps.insert(n.clone());
+    if let (true, Some(n)) = (sends, &step.name) {
+        cx.request_steps.insert(n.clone());
+    }
+    Ok(PlanStep {
+        label: label.to_string(),
+        when,
+        asserts,
+        captures,
+    })
+}
+
+/// Parses an expression and checks that the names it uses are defined.
+fn parse_expr(cx: &Ctx, label: &str, what: &str, text: &str) -> Result<expr::Expr, PackError> {
+    let e = expr::parse(text).map_err(|e| cx.err(label, format!("{what}: {e}")))?;
+    let mut v = vec![];
+    e.vars(&mut v);
+    cx.uses(label, v)?;
+    Ok(e)
+}
+
+fn validate_poll(cx: &Ctx, label: &str, p: &PollSpec) -> Result<(), PackError> {
+    if cx.pack.jobs.is_none() {
+        return Err(cx.err(
+            label,
+            "poll needs the pack's `jobs` section (status pointer, terminal states)",
+        ));
+    }
+    validate_request(cx, label, &p.request, false)?;
+    for d in [&p.interval, &p.max_interval, &p.deadline]
+        .into_iter()
+        .flatten()
+    {
+        check_duration(d).map_err(|e| cx.err(label, format!("poll: {e}")))?;
+        cx.uses_str(label, d)?;
+    }
+    if let Some(b) = p.backoff {
+        if !(1.0..=10.0).contains(&b) {
+            return Err(cx.err(label, "poll.backoff must be between 1 and 10"));
         }
     }
     Ok(())
+}
+
+fn validate_burst(cx: &Ctx, label: &str, b: &BurstSpec) -> Result<(), PackError> {
+    validate_request(cx, label, &b.request, false)?;
+    for (what, n) in [
+        ("count", Some(&b.count)),
+        ("concurrency", b.concurrency.as_ref()),
+    ] {
+        match n {
+            Some(NumSpec::Num(n)) if *n == 0 || *n > MAX_BURST => {
+                return Err(cx.err(
+                    label,
+                    format!("burst.{what} must be between 1 and {MAX_BURST}"),
+                ));
+            }
+            Some(NumSpec::Template(t)) => cx.uses_str(label, t)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn validate_asserts(
+    cx: &Ctx,
+    label: &str,
+    asserts: &[Assertion],
+) -> Result<Vec<expr::Expr>, PackError> {
+    if asserts.is_empty() {
+        return Err(cx.err(label, "assert needs at least one expression"));
+    }
+    let mut parsed = vec![];
+    for a in asserts {
+        parsed.push(parse_expr(
+            cx,
+            label,
+            &format!("assert `{}`", a.expr),
+            &a.expr,
+        )?);
+        check_warn_basis(cx, label, &format!("assert `{}`", a.expr), a.level, a.basis)?;
+        for text in std::iter::once(&a.message).chain(a.advice.as_ref()) {
+            cx.uses_str(label, text)?;
+        }
+    }
+    Ok(parsed)
 }
 
 pub(super) fn validate_request(
@@ -644,44 +686,4 @@ pub(super) fn check_status_spec(s: &StatusSpec) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Capture sources: `body:/ptr`, `header:Name`, `status`, `request_id`,
-/// `duration_ms`; bursts add `count:<status>`, `first:<status>:…`,
-/// `max:<status>:header:Name`, `distinct:<status>:body:/ptr`.
-pub(super) fn validate_capture(src: &str, burst: bool) -> Result<(), String> {
-    let simple = |s: &str| -> Result<(), String> {
-        if matches!(s, "status" | "request_id" | "duration_ms" | "body") {
-            return Ok(());
-        }
-        if let Some(p) = s.strip_prefix("body:") {
-            if p.is_empty() || p.starts_with('/') {
-                return Ok(());
-            }
-            return Err(format!("`{s}`: body pointers start with `/`"));
-        }
-        if s.strip_prefix("header:").is_some_and(|h| !h.is_empty()) {
-            return Ok(());
-        }
-        Err(format!(
-            "`{s}` is not a capture source (body:/ptr, header:Name, status, request_id, duration_ms)"
-        ))
-    };
-    if !burst {
-        return simple(src);
-    }
-    let (agg, rest) = src.split_once(':').unwrap_or((src, ""));
-    match agg {
-        "count" => status_item_matches(rest, 200).map(|_| ()),
-        "first" | "max" | "distinct" | "all" => {
-            let (st, inner) = rest
-                .split_once(':')
-                .ok_or_else(|| format!("`{src}`: expected `{agg}:<status>:<source>`"))?;
-            status_item_matches(st, 200)?;
-            simple(inner)
-        }
-        _ => Err(format!(
-            "`{src}`: burst captures are count:<status>, first|max|distinct|all:<status>:<source>"
-        )),
-    }
 }
