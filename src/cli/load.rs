@@ -11,7 +11,8 @@ use golive::fake::{FakeOptions, Fault};
 use golive::load::{self, LoadConfig, LoadTarget, Model, Plan, SloSource};
 use golive::pack::slo::Slo;
 
-use crate::{OutputArgs, load_fake_config, parse_var, runtime, say, write_outputs};
+use super::args::{OutputArgs, parse_var};
+use super::{CliError, load_fake_config, runtime, say, signals, verdict_code, write_outputs};
 
 #[derive(Args)]
 #[command(
@@ -118,9 +119,8 @@ pub struct MergeArgs {
     out: OutputArgs,
 }
 
-fn bad(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {msg}");
-    ExitCode::from(2)
+fn bad(msg: impl std::fmt::Display) -> CliError {
+    CliError::usage(msg)
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -168,7 +168,7 @@ fn plan_of(a: &LoadArgs) -> Result<Plan, load::LoadError> {
     Plan::new(stages, cap, segment)
 }
 
-fn config(a: &LoadArgs) -> Result<LoadConfig, ExitCode> {
+fn config(a: &LoadArgs) -> Result<LoadConfig, CliError> {
     let pack = golive::pack::load(&a.pack).map_err(bad)?;
     let target = match &a.target {
         None => LoadTarget::Fake(FakeOptions {
@@ -234,38 +234,17 @@ fn config(a: &LoadArgs) -> Result<LoadConfig, ExitCode> {
 
 /// Ctrl-C or SIGTERM flips the watch; a second one exits at once.
 fn watch_signals(tx: tokio::sync::watch::Sender<bool>) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        for round in 0..2 {
-            #[cfg(unix)]
-            let got = tokio::select! {
-                r = tokio::signal::ctrl_c() => r.is_ok(),
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => true,
-            };
-            #[cfg(not(unix))]
-            let got = tokio::signal::ctrl_c().await.is_ok();
-            if !got {
-                return;
-            }
-            if round == 0 {
-                eprintln!(
-                    "\ninterrupted: stopping the load and writing the report (again to abort)"
-                );
-                let _ = tx.send(true);
-            } else {
-                std::process::exit(130);
-            }
-        }
-    });
+    let first = move |_: &str| {
+        eprintln!("\ninterrupted: stopping the load and writing the report (again to abort)");
+        let _ = tx.send(true);
+    };
+    if let Err(e) = signals::install(first) {
+        tracing::warn!("signals are not handled ({e}): an interrupted run writes no report");
+    }
 }
 
-pub fn run_load(args: LoadArgs) -> ExitCode {
-    let mut cfg = match config(&args) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub fn run_load(args: LoadArgs) -> Result<ExitCode, CliError> {
+    let mut cfg = config(&args)?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     cfg.cancel = Some(cancel_rx);
     if !args.quiet && std::io::stderr().is_terminal() {
@@ -280,10 +259,7 @@ pub fn run_load(args: LoadArgs) -> ExitCode {
             );
         }));
     }
-    let runtime = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+    let runtime = runtime()?;
     let pack_info = pack_info(&cfg.pack);
     let result = runtime.block_on(async move {
         watch_signals(cancel_tx);
@@ -292,21 +268,16 @@ pub fn run_load(args: LoadArgs) -> ExitCode {
     if !args.quiet && std::io::stderr().is_terminal() {
         eprint!("\r\x1b[2K");
     }
-    let raw = match result {
-        Ok(r) => r,
-        Err(e) => return bad(e),
-    };
+    let raw = result.map_err(bad)?;
     let raw_path = args
         .raw
         .clone()
         .unwrap_or_else(|| args.out.report_dir.join("load-results.json"));
-    if let Err(code) = write_raw(&raw, &raw_path) {
-        return code;
-    }
+    write_raw(&raw, &raw_path)?;
     finish(&load::report::build(&raw, Some(pack_info)), &args.out)
 }
 
-fn write_raw(raw: &load::RawResults, path: &std::path::Path) -> Result<(), ExitCode> {
+fn write_raw(raw: &load::RawResults, path: &std::path::Path) -> Result<(), CliError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
     }
@@ -316,12 +287,10 @@ fn write_raw(raw: &load::RawResults, path: &std::path::Path) -> Result<(), ExitC
     Ok(())
 }
 
-fn finish(report: &golive::report::Report, out: &OutputArgs) -> ExitCode {
+fn finish(report: &golive::report::Report, out: &OutputArgs) -> Result<ExitCode, CliError> {
     say(&load::report::summary(report));
-    if let Err(code) = write_outputs(report, out) {
-        return code;
-    }
-    ExitCode::from(report.verdict.exit_code() as u8)
+    write_outputs(report, out)?;
+    Ok(verdict_code(report))
 }
 
 fn pack_info(p: &golive::pack::Pack) -> golive::report::PackInfo {
@@ -337,22 +306,15 @@ fn pack_info(p: &golive::pack::Pack) -> golive::report::PackInfo {
     }
 }
 
-pub fn run_merge(args: MergeArgs) -> ExitCode {
+pub fn run_merge(args: MergeArgs) -> Result<ExitCode, CliError> {
     let mut texts = vec![];
     for f in &args.files {
-        match std::fs::read_to_string(f) {
-            Ok(t) => texts.push((f.display().to_string(), t)),
-            Err(e) => return bad(format!("{}: {e}", f.display())),
-        }
+        let t = std::fs::read_to_string(f).map_err(|e| bad(format!("{}: {e}", f.display())))?;
+        texts.push((f.display().to_string(), t));
     }
-    let merged = match load::merge(&texts) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let merged = load::merge(&texts).map_err(bad)?;
     let raw_path = args.out.report_dir.join("load-results.json");
-    if let Err(code) = write_raw(&merged, &raw_path) {
-        return code;
-    }
+    write_raw(&merged, &raw_path)?;
     finish(&load::report::build(&merged, None), &args.out)
 }
 
@@ -361,7 +323,7 @@ fn whole_secs(s: &str) -> Result<u64, String> {
     Ok(ms.div_ceil(1000))
 }
 
-pub fn run_capacity(args: CapacityArgs) -> ExitCode {
+pub fn run_capacity(args: CapacityArgs) -> Result<ExitCode, CliError> {
     let a = &args.load;
     let opts = (|| -> Result<load::capacity::CapacityOptions, String> {
         Ok(load::capacity::CapacityOptions {
@@ -373,33 +335,19 @@ pub fn run_capacity(args: CapacityArgs) -> ExitCode {
             precision: parse_share(&args.precision)?,
         })
     })();
-    let opts = match opts {
-        Ok(o) => o,
-        Err(e) => return bad(e),
-    };
-    let mut cfg = match config(a) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let opts = opts.map_err(bad)?;
+    let mut cfg = config(a)?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     cfg.cancel = Some(cancel_rx);
-    let runtime = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+    let runtime = runtime()?;
     let pack_info = pack_info(&cfg.pack);
     let result = runtime.block_on(async move {
         watch_signals(cancel_tx);
         load::capacity::run(cfg, opts).await
     });
-    let res = match result {
-        Ok(r) => r,
-        Err(e) => return bad(e),
-    };
+    let res = result.map_err(bad)?;
     let report = load::capacity::report(&res, Some(pack_info));
     say(&load::report::capacity_summary(&report));
-    if let Err(code) = write_outputs(&report, &a.out) {
-        return code;
-    }
-    ExitCode::from(report.verdict.exit_code() as u8)
+    write_outputs(&report, &a.out)?;
+    Ok(verdict_code(&report))
 }
