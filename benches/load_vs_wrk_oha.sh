@@ -18,29 +18,31 @@
 #   closed    --users 50 on Goose
 # and peak RSS with --users 1000 (closed) and with 1,000 in flight (open).
 #
-# Measured 2026-12-02 18:36 UTC (DURATION=10, release build, 2 cores shared
-# with other builds and test runs, load average 2–3; wrk's 12 µs/req here was
-# ~7 µs on a quiet machine, so every figure is inflated about 1.7×):
+# Measured 2026-12-07 05:18–05:21 UTC, two runs back to back (DURATION=10,
+# release build, oha 1.16.0 from `cargo install oha --locked`, nothing else
+# running on the 2 cores):
 #
 #   tool         requests      req/s  cpu µs/req     rss MB
-#   wrk            661943      66194        12.12          4
-#   oha        (not installed: `cargo install oha` was not run, for time)
-#   golive-max     299941      29994        26.67         21   (2,000,000 arrivals, 1,700,059 dropped)
-#   golive-1k       10000       1000       170.00         18   (held 1000.0/s; send lag p99 1.91 ms, max 8.8 ms; 0 dropped)
-#   closed         557284      55728        18.45         52
-#   peak RSS, closed model, 1000 users: 196 MB
-#   peak RSS, open model, 1000 in flight: 62 MB
+#   wrk     781547 / 767145    78155 / 76714   10.72 / 10.94      4
+#   oha     713132 / 804122    71313 / 80412   13.08 / 11.88    214 / 228
+#   golive-max  319642 / 308008 31964 / 30801  19.40 / 22.89     20  (2,000,000 arrivals, ~1.68 M dropped)
+#   golive-1k    10000 / 10000   1000 / 1000   90.0 / 103.0      19  (held 1000.0/s; send lag p99 2.06 / 1.97 ms; 0 dropped)
+#   closed  766084 (1st run)     76608         13.22             55
+#   peak RSS, closed model, 1000 users: 211 MB; open model, 1000 in flight: 62 MB
 #
-# Where golive's CPU goes: at 20,000/s (few drops: 197,486 sent, 2,514
-# dropped) the open model costs 25 µs/req (37 µs over reqwest, before plain
-# HTTP went over bare hyper), so it is the per-request path, not the drops:
-# one spawned task and one watch receiver per request, the scheduler's timer
-# per arrival, four histogram records, status strings. The closed model
-# (Goose's user loop, the same send and stats) costs 18 µs: the difference is
-# the open model's per-arrival scheduling. Scaled by wrk's inflation, 27 µs
-# is ~16 µs on a quiet machine: ~1.6× the ≈10 µs quoted for oha, just short
-# of the 1.5× aim (oha itself was not measured here). At 1,000/s the cost per
-# request is dominated by waking the runtime for every arrival (170 µs).
+# So golive's open model at its maximum costs 1.5–1.9× oha's CPU per
+# request (19.4 vs 13.1, 22.9 vs 11.9 µs), its closed model (Goose) about
+# 1.0× (13.2 vs 13.1) at a higher throughput. A dropped arrival no longer
+# costs a pick from the mix, and a fixed request is shared, not copied:
+# before those two changes the same machine measured 23.9 µs/req for
+# open-max against oha's 13.6 (1.75×).
+#
+# Where the rest goes (perf record -g on `--rate 20000/s`, which keeps up
+# with few drops at 22–24 µs/req): 53 % of the CPU is in the kernel: task
+# switches, futex park/unpark of the runtime's workers, timer waits and
+# eventfd wake-ups, because a paced open model sleeps between arrivals and
+# wakes its workers for every batch, where oha (saturated, closed-loop)
+# never sleeps. golive's own code is 33 %, libc (malloc, memmove) 13 %.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

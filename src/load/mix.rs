@@ -5,7 +5,7 @@
 //! response is judged against the pack (documented status, sampled schema).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -32,7 +32,7 @@ pub struct Mix {
     /// One cycle of call indices, each call `weight` times, spread out.
     sequence: Vec<usize>,
     /// Requests that render the same every time, rendered once.
-    fixed: Vec<Option<Prepared>>,
+    fixed: Vec<Option<Arc<Prepared>>>,
     pool: Mutex<HashMap<String, VecDeque<Value>>>,
 }
 
@@ -52,7 +52,12 @@ impl Mix {
             fixed.push(if varies {
                 None
             } else {
-                Some(prepare(run, &c.request, &CheckState::default(), &[])?)
+                Some(Arc::new(prepare(
+                    run,
+                    &c.request,
+                    &CheckState::default(),
+                    &[],
+                )?))
             });
         }
         Ok(Mix {
@@ -115,9 +120,10 @@ impl Mix {
         call: usize,
         j: u64,
         values: &[(String, Value)],
-    ) -> Result<Prepared, String> {
+    ) -> Result<Arc<Prepared>, String> {
+        // Shared, not copied: a fixed request costs no allocation per arrival.
         if let Some(p) = &self.fixed[call] {
-            return Ok(p.clone());
+            return Ok(Arc::clone(p));
         }
         let uuid = uuid::Uuid::now_v7().to_string();
         let mut extra: Vec<(&str, Value)> =
@@ -131,6 +137,7 @@ impl Mix {
             &CheckState::default(),
             &extra,
         )
+        .map(Arc::new)
     }
 
     /// Keeps what a successful answer of `call` captures, for later calls.

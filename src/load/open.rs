@@ -138,6 +138,14 @@ pub async fn run(
                 tokio::task::yield_now().await;
             }
         }
+        let due_us = offset.as_micros() as u64;
+        // A slot first: an arrival that finds none is dropped before it
+        // costs a pick from the mix (at saturation most arrivals are drops).
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            arrivals += 1;
+            let _ = tx.send(Event::Drop(due_us));
+            continue;
+        };
         let (call, values, sub) = shared.mix.pick(j);
         let cost = shared.mix.calls[call].cost;
         if let Some(max) = opts.max_credits {
@@ -149,11 +157,6 @@ pub async fn run(
             }
         }
         arrivals += 1;
-        let due_us = offset.as_micros() as u64;
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            let _ = tx.send(Event::Drop(due_us));
-            continue;
-        };
         credits += cost;
         substituted += u64::from(sub);
         let shared = shared.clone();
