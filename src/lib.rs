@@ -9,3 +9,4 @@ pub mod load;
 pub mod pack;
 pub mod report;
 pub mod schema;
+pub mod vocab;

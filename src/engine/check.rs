@@ -295,3 +295,84 @@ pub(super) async fn run_checks(
     });
     (results, interrupted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Family, Severity};
+
+    fn result(findings: Vec<Finding>) -> CheckResult {
+        CheckResult {
+            id: "p.c".into(),
+            pack: "p".into(),
+            family: Family::Auth,
+            severity: Severity::Blocker,
+            status: Status::Pass,
+            title: "the title".into(),
+            summary: String::new(),
+            duration_ms: 0.0,
+            scenario: None,
+            findings,
+            evidence: vec![],
+        }
+    }
+
+    fn finding(level: FindingLevel, message: &str) -> Finding {
+        Finding {
+            level,
+            basis: None,
+            step: "step 1 `s`".into(),
+            message: message.into(),
+            expected: None,
+            actual: None,
+            request_id: None,
+            exchange: None,
+            pointer: None,
+            advice: None,
+        }
+    }
+
+    fn settled(findings: Vec<Finding>, error: Option<&str>) -> (Status, String) {
+        let mut r = result(findings);
+        settle(&mut r, error.map(str::to_string));
+        (r.status, r.summary)
+    }
+
+    #[test]
+    fn nothing_found_passes_with_the_title() {
+        assert_eq!(settled(vec![], None), (Status::Pass, "the title".into()));
+    }
+
+    #[test]
+    fn a_failure_outranks_an_error_and_says_both() {
+        let f = vec![
+            finding(FindingLevel::Warn, "w"),
+            finding(FindingLevel::Fail, "first"),
+            finding(FindingLevel::Fail, "second"),
+        ];
+        assert_eq!(
+            settled(f.clone(), None),
+            (Status::Fail, "step 1 `s`: first (+1 more)".into())
+        );
+        assert_eq!(
+            settled(f, Some("no answer")),
+            (
+                Status::Fail,
+                "step 1 `s`: first (+1 more); the check ended: no answer".into()
+            )
+        );
+    }
+
+    #[test]
+    fn an_error_outranks_a_warning_and_a_warning_a_pass() {
+        let w = vec![finding(FindingLevel::Warn, "no Retry-After")];
+        assert_eq!(
+            settled(w.clone(), Some("cut short")),
+            (Status::Error, "cut short".into())
+        );
+        assert_eq!(
+            settled(w, None),
+            (Status::Warn, "step 1 `s`: no Retry-After".into())
+        );
+    }
+}

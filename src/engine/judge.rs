@@ -340,3 +340,123 @@ fn describe_matcher(m: &Matcher, look: &Lookup) -> String {
     }
     parts.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::pack::Matcher;
+
+    /// The video pack's run state (its `jobs.aliases` has `pending: created`).
+    fn run() -> PackRun {
+        let vars = BTreeMap::from([("sla".to_string(), "2s".to_string())]);
+        PackRun::new(
+            crate::pack::load_embedded("removebgvideo").expect("embedded pack"),
+            "http://127.0.0.1:9".into(),
+            BTreeMap::new(),
+            reqwest::Client::new(),
+            &vars,
+            true,
+            "01TESTRUN0000000000000000".into(),
+        )
+    }
+
+    fn holds(m: &Matcher, actual: Option<Value>) -> Option<String> {
+        let run = run();
+        let st = CheckState::default();
+        let look = Lookup {
+            run: &run,
+            st: &st,
+            extra: &[("want", json!("created"))],
+        };
+        check_matcher(m, actual.as_ref(), &look)
+    }
+
+    #[test]
+    fn presence_and_optional_values() {
+        let present = Matcher {
+            present: Some(true),
+            ..Matcher::default()
+        };
+        assert_eq!(holds(&present, Some(json!(1))), None);
+        assert_eq!(holds(&present, None).as_deref(), Some("present"));
+        let typed = Matcher {
+            type_: Some("integer".into()),
+            ..Matcher::default()
+        };
+        assert_eq!(holds(&typed, None).as_deref(), Some("an integer"));
+        let optional = Matcher {
+            optional: true,
+            ..typed.clone()
+        };
+        assert_eq!(holds(&optional, None), None);
+        assert!(holds(&optional, Some(json!("7"))).is_some());
+    }
+
+    #[test]
+    fn equality_renders_templates_and_compares_numbers_by_value() {
+        let eq = Matcher {
+            eq: Some(json!("{{want}}")),
+            ..Matcher::default()
+        };
+        assert_eq!(holds(&eq, Some(json!("created"))), None);
+        assert_eq!(
+            holds(&eq, Some(json!("completed"))).as_deref(),
+            Some("\"created\"")
+        );
+        let one = Matcher {
+            eq: Some(json!(1)),
+            ..Matcher::default()
+        };
+        assert_eq!(holds(&one, Some(json!(1.0))), None);
+    }
+
+    #[test]
+    fn bounds_prefixes_and_lists() {
+        let bounded = Matcher {
+            gte: Some(1.0),
+            lte: Some(100.0),
+            ..Matcher::default()
+        };
+        assert_eq!(holds(&bounded, Some(json!(91.75))), None);
+        assert_eq!(
+            holds(&bounded, Some(json!(0))).as_deref(),
+            Some("≥ 1, ≤ 100")
+        );
+        assert!(
+            holds(&bounded, Some(json!("50"))).is_none(),
+            "numeric strings count"
+        );
+        let prefix = Matcher {
+            prefix: Some("req_".into()),
+            ..Matcher::default()
+        };
+        assert!(holds(&prefix, Some(json!("abc"))).is_some());
+        let one_of = Matcher {
+            one_of: Some(vec![json!(401), json!(403)]),
+            ..Matcher::default()
+        };
+        assert_eq!(holds(&one_of, Some(json!(403))), None);
+        assert_eq!(
+            holds(&one_of, Some(json!(200))).as_deref(),
+            Some("one of 401, 403")
+        );
+    }
+
+    #[test]
+    fn a_state_matches_its_aliases() {
+        let state = Matcher {
+            state: Some("created".into()),
+            ..Matcher::default()
+        };
+        assert_eq!(holds(&state, Some(json!("created"))), None);
+        assert_eq!(holds(&state, Some(json!("pending"))), None);
+        assert_eq!(
+            holds(&state, Some(json!("processing"))).as_deref(),
+            Some("state \"created\" or \"pending\"")
+        );
+    }
+}

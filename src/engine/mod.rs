@@ -27,7 +27,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::fake::FakeOptions;
-use crate::pack::{self, Pack, Scenario};
+use crate::pack::{Pack, Scenario};
 use crate::report::{
     CheckResult, PackInfo, Report, ScenarioDigest, Status, TargetInfo, Totals, Verdict,
 };
@@ -140,46 +140,41 @@ pub async fn run(cfg: RunConfig) -> Report {
     let started_at = chrono::Utc::now();
     let run_start = Instant::now();
     let max_duration = cfg.max_duration.unwrap_or(MAX_DURATION);
-    let run_id = ulid::Ulid::new().to_string();
-    let (target_info, is_fake) = match &cfg.target {
-        Target::Fake(o) => (
-            TargetInfo {
-                kind: "fake".into(),
-                url: "fake (in-process, loopback)".into(),
-                faults: o.faults.iter().map(|f| f.to_string()).collect(),
-            },
-            true,
-        ),
-        Target::Live(u) => (
-            TargetInfo {
-                kind: "live".into(),
-                url: strip_credentials(u),
-                faults: vec![],
-            },
-            false,
-        ),
+    let (target_info, is_fake) = target_info(&cfg.target);
+    let packs_info: Vec<PackInfo> = cfg.packs.iter().map(pack_info).collect();
+    let limits = limits_policy(&cfg, is_fake, max_duration);
+    let (checks, interrupted) = run_packs(Arc::new(cfg), run_start, max_duration).await;
+    let finished_at = chrono::Utc::now();
+    let mut report = Report {
+        format_version: crate::report::REPORT_FORMAT_VERSION,
+        golive_version: env!("CARGO_PKG_VERSION").to_string(),
+        verdict: Verdict::Incomplete,
+        verdict_reason: String::new(),
+        policy: String::new(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_at: finished_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        duration_ms: run_start.elapsed().as_secs_f64() * 1000.0,
+        target: target_info,
+        packs: packs_info,
+        interrupted,
+        totals: Totals::default(),
+        checks,
+        load: None,
+        capacity: None,
     };
-    let packs_info: Vec<PackInfo> = cfg
-        .packs
-        .iter()
-        .map(|p| PackInfo {
-            name: p.file.name.clone(),
-            version: p.file.version.clone(),
-            title: p.file.title.clone(),
-            source: p.source.clone(),
-            scenarios: std::iter::once(ScenarioDigest {
-                file: "pack.yaml".into(),
-                sha256: p.pack_sha256.clone(),
-            })
-            .chain(p.scenarios.iter().map(|s| ScenarioDigest {
-                file: s.file.clone(),
-                sha256: s.sha256.clone(),
-            }))
-            .collect(),
-        })
-        .collect();
+    report.finalize();
+    report.policy = format!("{} {limits}", report.policy);
+    report
+}
 
-    let cfg = Arc::new(cfg);
+/// Every pack at once, each against its own target; their checks and, if
+/// the run was cut short, why.
+async fn run_packs(
+    cfg: Arc<RunConfig>,
+    run_start: Instant,
+    max_duration: Duration,
+) -> (Vec<CheckResult>, Option<String>) {
+    let run_id = ulid::Ulid::new().to_string();
     let mut handles = Vec::new();
     for pack in cfg.packs.clone() {
         let cfg = cfg.clone();
@@ -202,30 +197,57 @@ pub async fn run(cfg: RunConfig) -> Report {
             Err(e) => interrupted = Some(format!("a pack's run failed: {e}")),
         }
     }
-    let finished_at = chrono::Utc::now();
-    let mut report = Report {
-        format_version: crate::report::REPORT_FORMAT_VERSION,
-        golive_version: env!("CARGO_PKG_VERSION").to_string(),
-        verdict: Verdict::Incomplete,
-        verdict_reason: String::new(),
-        policy: String::new(),
-        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        finished_at: finished_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        duration_ms: run_start.elapsed().as_secs_f64() * 1000.0,
-        target: target_info,
-        packs: packs_info,
-        interrupted,
-        totals: Totals::default(),
-        checks,
-        load: None,
-        capacity: None,
-    };
-    report.finalize();
+    (checks, interrupted)
+}
+
+/// What the report says of the target (never a credential), and whether it is the fake.
+fn target_info(target: &Target) -> (TargetInfo, bool) {
+    match target {
+        Target::Fake(o) => (
+            TargetInfo {
+                kind: "fake".into(),
+                url: "fake (in-process, loopback)".into(),
+                faults: o.faults.iter().map(|f| f.to_string()).collect(),
+            },
+            true,
+        ),
+        Target::Live(u) => (
+            TargetInfo {
+                kind: "live".into(),
+                url: strip_credentials(u),
+                faults: vec![],
+            },
+            false,
+        ),
+    }
+}
+
+/// A pack as the report names it: version, source and every file's digest.
+fn pack_info(p: &Pack) -> PackInfo {
+    PackInfo {
+        name: p.file.name.clone(),
+        version: p.file.version.clone(),
+        title: p.file.title.clone(),
+        source: p.source.clone(),
+        scenarios: std::iter::once(ScenarioDigest {
+            file: "pack.yaml".into(),
+            sha256: p.pack_sha256.clone(),
+        })
+        .chain(p.scenarios.iter().map(|s| ScenarioDigest {
+            file: s.file.clone(),
+            sha256: s.sha256.clone(),
+        }))
+        .collect(),
+    }
+}
+
+/// The run's limits, as the report's policy states them.
+fn limits_policy(cfg: &RunConfig, is_fake: bool, max_duration: Duration) -> String {
     let timeouts: Vec<String> = cfg
         .packs
         .iter()
         .map(|p| {
-            let inputs = pack::inputs_with(&p.file, is_fake, &cfg.vars);
+            let inputs = target::inputs_with(&p.file, is_fake, &cfg.vars);
             format!(
                 "{} {:.1} s",
                 p.file.name,
@@ -233,9 +255,8 @@ pub async fn run(cfg: RunConfig) -> Report {
             )
         })
         .collect();
-    report.policy = format!(
-        "{} Run limits: every request its pack's http_timeout ({}), every check {:.0} s unless its scenario sets a deadline (--check-limit), the whole run {:.0} s (--max-duration); past the run's limit the remaining checks are skipped and the verdict is INCOMPLETE.{}",
-        report.policy,
+    format!(
+        "Run limits: every request its pack's http_timeout ({}), every check {:.0} s unless its scenario sets a deadline (--check-limit), the whole run {:.0} s (--max-duration); past the run's limit the remaining checks are skipped and the verdict is INCOMPLETE.{}",
         timeouts.join(", "),
         cfg.check_limit.unwrap_or(CHECK_DEADLINE).as_secs_f64(),
         max_duration.as_secs_f64(),
@@ -244,8 +265,7 @@ pub async fn run(cfg: RunConfig) -> Report {
         } else {
             " A target slower than a pack's slow_target on several answers in a row gets its verdict from the timeouts checks alone (--patient runs every check)."
         }
-    );
-    report
+    )
 }
 
 /// `https://user:pass@host/x?key=…` → `https://host/x`.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::http::{Redactor, RequestIdSource, Secret};
 use super::{CHECK_DEADLINE, EnvFn, PackRun, Target, pace};
 use crate::fake::{FakeApi, FakeConfig};
-use crate::pack::{self, Pack, template};
+use crate::pack::{Pack, PackFile, template};
 
 /// A request's timeout when the pack's inputs set no `http_timeout`.
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -127,7 +127,7 @@ impl PackRun {
         served_by_fake: bool,
         run_id: String,
     ) -> PackRun {
-        let inputs = pack::inputs_with(&pack.file, served_by_fake, vars);
+        let inputs = inputs_with(&pack.file, served_by_fake, vars);
         PackRun {
             request_id: RequestIdSource {
                 header: pack.file.request_id.header.clone(),
@@ -149,4 +149,32 @@ impl PackRun {
             check_limit: CHECK_DEADLINE,
         }
     }
+}
+
+/// The values a pack's templates see on this target: its facts, its
+/// inputs, the fake's own inputs only where the built-in fake serves it,
+/// and `--var` overrides over all (parsed as YAML scalars, so `--var n=3`
+/// is a number).
+pub fn inputs_with(
+    pack: &PackFile,
+    fake: bool,
+    vars: &BTreeMap<String, String>,
+) -> BTreeMap<String, serde_json::Value> {
+    let mut m: BTreeMap<String, serde_json::Value> = pack
+        .facts
+        .iter()
+        .map(|(k, f)| (k.clone(), f.value.clone()))
+        .collect();
+    m.extend(pack.inputs.clone());
+    if fake {
+        m.extend(pack.fake_inputs.clone());
+    }
+    for (k, v) in vars {
+        let val = serde_yaml_ng::from_str::<serde_json::Value>(v)
+            .ok()
+            .filter(|x| !x.is_object() && !x.is_array())
+            .unwrap_or_else(|| serde_json::Value::String(v.clone()));
+        m.insert(k.clone(), val);
+    }
+    m
 }

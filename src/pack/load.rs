@@ -53,7 +53,7 @@ pub(super) fn validate_load(file: &str, pack: &PackFile, spec: &LoadSpec) -> Res
         pack,
         defined,
         request_steps: BTreeSet::new(),
-        basis: crate::report::Basis::Doc,
+        basis: crate::vocab::Basis::Doc,
     };
     if spec.mix.is_empty() {
         return Err(cx.err("load", "load.mix needs at least one call"));

@@ -73,7 +73,7 @@ pub struct Scenario {
 
 impl Scenario {
     /// The check's severity: the pack's override, else the scenario's own.
-    pub fn severity(&self, pack: &PackFile) -> crate::report::Severity {
+    pub fn severity(&self, pack: &PackFile) -> crate::vocab::Severity {
         pack.severities
             .get(&self.spec.id)
             .copied()
@@ -638,32 +638,6 @@ pub fn validate_path(path: &Path) -> Result<Vec<String>, Vec<PackError>> {
         }
     }
     if errs.is_empty() { Ok(ok) } else { Err(errs) }
-}
-
-/// Inputs of a pack with `--var` overrides applied (values parsed as YAML
-/// scalars, so `--var n=3` is a number).
-pub fn inputs_with(
-    pack: &PackFile,
-    fake: bool,
-    vars: &BTreeMap<String, String>,
-) -> BTreeMap<String, serde_json::Value> {
-    let mut m: BTreeMap<String, serde_json::Value> = pack
-        .facts
-        .iter()
-        .map(|(k, f)| (k.clone(), f.value.clone()))
-        .collect();
-    m.extend(pack.inputs.clone());
-    if fake {
-        m.extend(pack.fake_inputs.clone());
-    }
-    for (k, v) in vars {
-        let val = serde_yaml_ng::from_str::<serde_json::Value>(v)
-            .ok()
-            .filter(|x| !x.is_object() && !x.is_array())
-            .unwrap_or_else(|| serde_json::Value::String(v.clone()));
-        m.insert(k.clone(), val);
-    }
-    m
 }
 
 #[cfg(test)]

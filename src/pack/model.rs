@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::report::{Basis, Family, Severity};
+use crate::vocab::{Basis, Family, Severity};
 
 /// `pack.yaml`: everything golive knows about one API.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use super::*;
-use crate::report::Basis;
 use crate::schema::SchemaSet;
+use crate::vocab::Basis;
 
 pub(super) fn invalid(file: &str, step: Option<String>, message: impl Into<String>) -> PackError {
     PackError::Invalid {
