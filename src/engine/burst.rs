@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::PackRun;
-use super::http::{self, Outcome, Received};
+use super::http::{self, Outcome, Prepared, Received};
 use super::judge::judge;
 use super::request::{Lookup, prepare};
 use super::step_error::StepError;
@@ -40,40 +40,7 @@ pub(super) async fn run_burst(
         prepared
             .push(prepare(run, &burst.request, st, &extra).map_err(StepError::at(Render, label))?);
     }
-    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-    let mut set = tokio::task::JoinSet::new();
-    for (i, p) in prepared.into_iter().enumerate() {
-        let sem = sem.clone();
-        let client = run.client.clone();
-        let redactor = run.redactor.clone();
-        let rid = run.request_id.clone();
-        let start = run.run_start;
-        let lbl = format!("{label} #{}", i + 1);
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            let (ex, out) = http::send(&client, &p, &lbl, start, &redactor, &rid).await;
-            (i, p.endpoint, ex, out)
-        });
-    }
-    let mut results = Vec::with_capacity(count);
-    while let Some(j) = set.join_next().await {
-        if let Ok(r) = j {
-            results.push(r);
-        }
-    }
-    results.sort_by_key(|r| r.0);
-    let mut responses: Vec<(usize, Received)> = vec![];
-    for (_, endpoint, ex, out) in results {
-        match out {
-            Outcome::Response(r) => {
-                let idx = st.record(ex, endpoint, Some(r.clone()));
-                responses.push((idx, r));
-            }
-            Outcome::Failed(_) => {
-                st.record(ex, endpoint, None);
-            }
-        }
-    }
+    let responses = send_all(run, label, st, prepared, concurrency).await;
     let failed = count - responses.len();
     if responses.is_empty() {
         // Nothing was answered: nothing about the burst can be claimed.
@@ -96,31 +63,87 @@ pub(super) async fn run_burst(
         );
         f.actual = Some(why);
     }
-    let counts = status_counts(&responses);
-    if let Some(s) = &expect.status {
-        for (idx, r) in &responses {
-            if !s.matches(r.status) {
-                let f = st.finding(
-                    expect.level,
-                    Some(expect.basis.unwrap_or(st.basis)),
-                    label,
-                    format!(
-                        "a burst request got status {} (expected {})",
-                        r.status,
-                        s.describe()
-                    ),
-                );
-                f.exchange = Some(*idx);
-                f.request_id = r.request_id.clone();
-                break;
+    judge_burst(run, (label, count), st, expect, &responses);
+    capture_over(plan, st, &responses)
+}
+
+/// Sends every request, `concurrency` at a time, and records each exchange
+/// in order; returns the answered ones with their evidence index.
+async fn send_all(
+    run: &PackRun,
+    label: &str,
+    st: &mut CheckState,
+    prepared: Vec<Prepared>,
+    concurrency: usize,
+) -> Vec<(usize, Received)> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, p) in prepared.into_iter().enumerate() {
+        let sem = sem.clone();
+        let client = run.client.clone();
+        let redactor = run.redactor.clone();
+        let rid = run.request_id.clone();
+        let start = run.run_start;
+        let lbl = format!("{label} #{}", i + 1);
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let (ex, out) = http::send(&client, &p, &lbl, start, &redactor, &rid).await;
+            (i, p.endpoint, ex, out)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(j) = set.join_next().await {
+        if let Ok(r) = j {
+            results.push(r);
+        }
+    }
+    results.sort_by_key(|r| r.0);
+    let mut responses = vec![];
+    for (_, endpoint, ex, out) in results {
+        match out {
+            Outcome::Response(r) => {
+                let idx = st.record(ex, endpoint, Some(r.clone()));
+                responses.push((idx, r));
             }
+            Outcome::Failed(_) => {
+                st.record(ex, endpoint, None);
+            }
+        }
+    }
+    responses
+}
+
+/// The burst's expectations: `status` of every answer (one finding),
+/// `some_status` of at least one, and `each` status's own `expect`.
+fn judge_burst(
+    run: &PackRun,
+    (label, count): (&str, usize),
+    st: &mut CheckState,
+    expect: &Expect,
+    responses: &[(usize, Received)],
+) {
+    let basis = Some(expect.basis.unwrap_or(st.basis));
+    if let Some(s) = &expect.status {
+        if let Some((idx, r)) = responses.iter().find(|(_, r)| !s.matches(r.status)) {
+            let f = st.finding(
+                expect.level,
+                basis,
+                label,
+                format!(
+                    "a burst request got status {} (expected {})",
+                    r.status,
+                    s.describe()
+                ),
+            );
+            f.exchange = Some(*idx);
+            f.request_id = r.request_id.clone();
         }
     }
     if let Some(s) = &expect.some_status {
         if !responses.iter().any(|(_, r)| s.matches(r.status)) {
             let f = st.finding(
                 expect.level,
-                Some(expect.basis.unwrap_or(st.basis)),
+                basis,
                 label,
                 format!(
                     "no response of the burst of {count} had status {}",
@@ -128,21 +151,20 @@ pub(super) async fn run_burst(
                 ),
             );
             f.expected = Some(format!("at least one {}", s.describe()));
-            f.actual = Some(counts.clone());
+            f.actual = Some(status_counts(responses));
             f.advice = expect.advice.clone();
         }
     }
     for (pattern, sub) in &expect.each {
         // Judge each matching response; keep one finding per distinct message.
         let before = st.findings.len();
-        for (idx, r) in &responses {
+        for (idx, r) in responses {
             if status_item_matches(pattern, r.status).unwrap_or(false) {
                 judge(run, sub, label, st, *idx, r);
             }
         }
         dedupe_since(st, before);
     }
-    capture_over(plan, st, &responses)
 }
 
 /// The step's captures, each folded over the answers whose status matches.

@@ -21,7 +21,7 @@ pub(super) fn result_for(
     summary: String,
 ) -> CheckResult {
     CheckResult {
-        id: format!("{}.{}", pack.file.name, sc.spec.id),
+        id: sc.check_id(&pack.file),
         pack: pack.file.name.clone(),
         family: sc.spec.family,
         severity: sc.severity(&pack.file),
@@ -188,6 +188,28 @@ pub(super) fn missing_requirements(run: &PackRun, sc: &Scenario) -> Option<Strin
     None
 }
 
+/// Why a check is not run at all, if it is not: the target stopped
+/// answering (error), the run was interrupted or is over time (skip), or
+/// the target is too slow and the check does not judge speed (skip).
+fn not_run(
+    run: &PackRun,
+    sc: &Scenario,
+    dead: Option<&str>,
+    interrupted: Option<&str>,
+) -> Option<(Status, String)> {
+    if let Some(why) = dead {
+        return Some((
+            Status::Error,
+            format!("not run: the target stopped answering ({why})"),
+        ));
+    }
+    if let Some(why) = interrupted {
+        return Some((Status::Skip, format!("not run: {why}")));
+    }
+    let slow = run.pace.slow().filter(|_| !judges_speed(sc))?;
+    Some((Status::Skip, format!("not run: {slow}")))
+}
+
 /// Runs `selected` checks of the pack in order (the pack-wide collectors
 /// last) and returns their results in file order and, if the run was cut
 /// short, why.
@@ -221,37 +243,15 @@ pub(super) async fn run_checks(
     let mut dead_in_a_row = 0usize;
     let mut dead_reason = String::new();
     for (i, sc) in order.iter().enumerate() {
-        let id = format!("{}.{}", pack.file.name, sc.spec.id);
-        if dead_in_a_row >= STOPPED_ANSWERING {
-            results.push(result_for(
-                pack,
-                sc,
-                Status::Error,
-                format!("not run: the target stopped answering ({dead_reason})"),
-            ));
-            continue;
-        }
-        if interrupted.is_none() {
+        let id = sc.check_id(&pack.file);
+        if interrupted.is_none() && dead_in_a_row < STOPPED_ANSWERING {
             interrupted = cancelled(&cfg.cancel)
                 .map(|why| format!("interrupted ({why})"))
                 .or_else(|| (Instant::now() >= run_end).then(|| over_time(run_end - run_start)));
         }
-        if let Some(why) = interrupted.clone() {
-            results.push(result_for(
-                pack,
-                sc,
-                Status::Skip,
-                format!("not run: {why}"),
-            ));
-            continue;
-        }
-        if let Some(why) = run.pace.slow().filter(|_| !judges_speed(sc)) {
-            results.push(result_for(
-                pack,
-                sc,
-                Status::Skip,
-                format!("not run: {why}"),
-            ));
+        let dead = (dead_in_a_row >= STOPPED_ANSWERING).then_some(dead_reason.as_str());
+        if let Some((status, why)) = not_run(run, sc, dead, interrupted.as_deref()) {
+            results.push(result_for(pack, sc, status, why));
             continue;
         }
         progress(Progress::CheckStarted {

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde_json::Value;
+
 use super::PackRun;
 use super::http::Received;
 use super::steps::CheckState;
@@ -159,190 +161,264 @@ fn path_of(url: &str) -> String {
 }
 
 fn short(s: &str) -> String {
-    let t = s.trim();
-    let mut out: String = t.chars().take(120).collect();
-    if t.chars().count() > 120 {
-        out.push('…');
-    }
-    if out.is_empty() {
-        "(empty body)".into()
-    } else {
-        out
-    }
+    super::http::snippet(s, 120)
 }
 
 fn schema_problems(run: &PackRun, s: &Seen, out: &mut Vec<Problem>) {
-    let r = &s.received;
-    let pack = &run.pack.file;
-    let ep_label = s.endpoint.clone().unwrap_or_else(|| {
-        format!(
-            "{} {}",
-            s.exchange.request.method,
-            path_of(&s.exchange.request.url)
-        )
-    });
-    let status = r.status.to_string();
-    let is_error = r.status >= 400;
-    let endpoint = s.endpoint.as_ref().and_then(|e| pack.endpoints.get(e));
-    let schema = match endpoint {
-        Some(e) => match e.responses.get(&status) {
-            Some(f) => Some(f.clone()),
-            None => {
-                out.push(Problem {
-                    level: FindingLevel::Fail,
-                    basis: Basis::Doc,
-                    key: format!("undocumented {ep_label} {status}"),
-                    message: format!(
-                        "`{ep_label}` answered {status}, a status its contract does not list"
-                    ),
-                    expected: Some(format!(
-                        "one of {}",
-                        e.responses.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )),
-                    actual: Some(format!(
-                        "{status} {}",
-                        short(&String::from_utf8_lossy(&r.body))
-                    )),
-                    pointer: None,
-                    advice: None,
-                });
-                is_error.then(|| pack.errors.schema.clone())
-            }
-        },
-        None => is_error.then(|| pack.errors.schema.clone()),
-    };
-    if is_error {
-        let ct = r.content_type().unwrap_or("");
-        if !ct
-            .to_ascii_lowercase()
-            .starts_with(&pack.errors.content_type.to_ascii_lowercase())
-        {
-            out.push(Problem {
-                level: FindingLevel::Fail,
-                basis: Basis::Doc,
-                key: format!("content-type {ep_label} {status} {ct}"),
-                message: format!("error {status} from `{ep_label}` has Content-Type `{}`, not {}", if ct.is_empty() { "(none)" } else { ct }, pack.errors.content_type),
-                expected: Some(pack.errors.content_type.clone()),
-                actual: Some(if ct.is_empty() { "(none)".into() } else { ct.to_string() }),
-                pointer: None,
-                advice: Some("clients parse errors as structured JSON; an HTML or text error page breaks them".into()),
-            });
-        }
+    let a = Answer::of(s);
+    let schema = documented_schema(run, s, &a, out);
+    if a.is_error {
+        error_content_type(run, &a, out);
     }
     let Some(file) = schema.filter(|f| f != crate::pack::NO_SCHEMA) else {
         return;
     };
-    let ct = r.content_type().unwrap_or("");
-    if !is_error && !ct.to_ascii_lowercase().contains("json") {
-        // The contracts state the error Content-Type, not the success one: a
-        // warning with what the integration must do, not a failure.
-        out.push(Problem {
-            level: FindingLevel::Warn,
-            basis: Basis::Conv,
-            key: format!("content-type {ep_label} {status} {ct}"),
-            message: format!(
-                "{status} from `{ep_label}` has Content-Type `{}`, not JSON",
-                if ct.is_empty() { "(none)" } else { ct }
-            ),
-            expected: Some("application/json".into()),
-            actual: Some(if ct.is_empty() {
-                "(none)".into()
-            } else {
-                ct.to_string()
-            }),
-            pointer: None,
-            advice: Some("parse the body as JSON whatever its Content-Type: clients that pick a parser by it would not read this one".into()),
-        });
+    if !a.is_error {
+        success_content_type(&a, out);
     }
-    if r.json.is_none() && (r.capped || r.body_size > super::http::KEEP_LIMIT) {
-        // Cut at the read cap, the body is broken JSON as sent; merely longer
-        // than golive keeps, it is unjudged, which is no contract finding.
-        out.push(Problem {
-            level: if r.capped {
-                FindingLevel::Fail
-            } else {
-                FindingLevel::Warn
-            },
-            basis: Basis::Doc,
-            key: format!("oversize {ep_label} {status}"),
-            message: format!(
-                "{status} from `{ep_label}` has a {} body, too large to judge against {file} (golive keeps {} KiB of a body for this check and reads at most {} KiB)",
-                if r.capped { format!("more than {}-byte", super::http::MAX_BODY) } else { format!("{}-byte", r.body_size) },
-                super::http::KEEP_LIMIT / 1024,
-                super::http::MAX_BODY / 1024
-            ),
-            expected: Some(format!("a JSON body matching {file}")),
-            actual: Some(short(&String::from_utf8_lossy(&r.body))),
-            pointer: None,
-            advice: (!r.capped).then(|| {
-                "golive keeps 64 KiB of a body for the pack-wide checks: judge this response's schema by hand, or ask for smaller pages".to_string()
-            }),
-        });
+    if unjudged(&a, &file, out) {
         return;
     }
-    let Some(body) = &r.json else {
+    let Some(body) = &a.r.json else {
         out.push(Problem {
             level: FindingLevel::Fail,
             basis: Basis::Doc,
-            key: format!("not-json {ep_label} {status}"),
-            message: format!("{status} from `{ep_label}` is not JSON"),
+            key: format!("not-json {} {}", a.ep_label, a.status),
+            message: format!("{} from `{}` is not JSON", a.status, a.ep_label),
             expected: Some(format!("a JSON body matching {file}")),
-            actual: Some(short(&String::from_utf8_lossy(&r.body))),
+            actual: Some(short(&String::from_utf8_lossy(&a.r.body))),
             pointer: None,
             advice: None,
         });
         return;
     };
-    match run.pack.schemas.validate(&file, body) {
-        Ok(violations) => {
-            for v in violations {
-                let ptr = if v.pointer.is_empty() {
-                    "/".to_string()
-                } else {
-                    v.pointer.clone()
-                };
-                let got = body
-                    .pointer(&v.pointer)
-                    .map(|x| short(&x.to_string()))
-                    .unwrap_or_else(|| "absent".into());
-                out.push(Problem {
-                    // A conv member that is absent is a convention not
-                    // offered: a warning with the schema's advice.
-                    level: if v.is_absent_convention() {
-                        FindingLevel::Warn
-                    } else {
-                        FindingLevel::Fail
-                    },
-                    basis: v.basis,
-                    // Items of a list break the same way: fold /jobs/3/x and /jobs/7/x.
-                    key: format!(
-                        "schema {ep_label} {status} {} {}",
-                        fold_indices(&v.pointer),
-                        v.schema_path
-                    ),
-                    message: match v.message.strip_suffix(" is a required property") {
-                        Some(member) if v.is_absent_convention() => format!(
-                            "{status} from `{ep_label}` leaves out {member} at {ptr}, a convention ({file})"
-                        ),
-                        _ => format!("{status} from `{ep_label}` breaks {file} at {ptr}: {}", v.message),
-                    },
-                    expected: Some(format!("{file} ({})", v.schema_path)),
-                    actual: Some(got),
-                    pointer: Some(v.pointer),
-                    advice: v.advice,
-                });
-            }
+    violations(run, &a, &file, body, out);
+}
+
+/// One response as the schema check names it.
+struct Answer<'a> {
+    r: &'a Received,
+    /// The pack endpoint, else `METHOD /path`.
+    ep_label: String,
+    status: String,
+    is_error: bool,
+}
+
+impl Answer<'_> {
+    fn of(s: &Seen) -> Answer<'_> {
+        let ep_label = s.endpoint.clone().unwrap_or_else(|| {
+            format!(
+                "{} {}",
+                s.exchange.request.method,
+                path_of(&s.exchange.request.url)
+            )
+        });
+        Answer {
+            r: &s.received,
+            ep_label,
+            status: s.received.status.to_string(),
+            is_error: s.received.status >= 400,
         }
-        Err(e) => out.push(Problem {
-            level: FindingLevel::Fail,
-            basis: Basis::Doc,
-            key: format!("schema-missing {file}"),
-            message: format!("schema {file} could not be used: {e}"),
-            expected: None,
-            actual: None,
-            pointer: None,
-            advice: None,
+    }
+
+    /// The Content-Type, `(none)` when absent.
+    fn content_type(&self) -> &str {
+        match self.r.content_type().unwrap_or("") {
+            "" => "(none)",
+            ct => ct,
+        }
+    }
+}
+
+/// The schema the pack documents for this endpoint and status (an error's
+/// envelope for an undocumented error); an undocumented status is a finding.
+fn documented_schema(
+    run: &PackRun,
+    s: &Seen,
+    a: &Answer,
+    out: &mut Vec<Problem>,
+) -> Option<String> {
+    let pack = &run.pack.file;
+    let envelope = || a.is_error.then(|| pack.errors.schema.clone());
+    let Some(e) = s.endpoint.as_ref().and_then(|e| pack.endpoints.get(e)) else {
+        return envelope();
+    };
+    if let Some(f) = e.responses.get(&a.status) {
+        return Some(f.clone());
+    }
+    out.push(Problem {
+        level: FindingLevel::Fail,
+        basis: Basis::Doc,
+        key: format!("undocumented {} {}", a.ep_label, a.status),
+        message: format!(
+            "`{}` answered {}, a status its contract does not list",
+            a.ep_label, a.status
+        ),
+        expected: Some(format!(
+            "one of {}",
+            e.responses.keys().cloned().collect::<Vec<_>>().join(", ")
+        )),
+        actual: Some(format!(
+            "{} {}",
+            a.status,
+            short(&String::from_utf8_lossy(&a.r.body))
+        )),
+        pointer: None,
+        advice: None,
+    });
+    envelope()
+}
+
+/// An error must come as the pack's error Content-Type (JSON), never a page.
+fn error_content_type(run: &PackRun, a: &Answer, out: &mut Vec<Problem>) {
+    let want = &run.pack.file.errors.content_type;
+    let ct = a.r.content_type().unwrap_or("");
+    if ct
+        .to_ascii_lowercase()
+        .starts_with(&want.to_ascii_lowercase())
+    {
+        return;
+    }
+    out.push(Problem {
+        level: FindingLevel::Fail,
+        basis: Basis::Doc,
+        key: format!("content-type {} {} {ct}", a.ep_label, a.status),
+        message: format!(
+            "error {} from `{}` has Content-Type `{}`, not {want}",
+            a.status,
+            a.ep_label,
+            a.content_type()
+        ),
+        expected: Some(want.clone()),
+        actual: Some(a.content_type().to_string()),
+        pointer: None,
+        advice: Some(
+            "clients parse errors as structured JSON; an HTML or text error page breaks them"
+                .into(),
+        ),
+    });
+}
+
+/// The contracts state the error Content-Type, not the success one: a
+/// success labelled otherwise is a warning with what the integration must
+/// do, not a failure.
+fn success_content_type(a: &Answer, out: &mut Vec<Problem>) {
+    let ct = a.r.content_type().unwrap_or("");
+    if ct.to_ascii_lowercase().contains("json") {
+        return;
+    }
+    out.push(Problem {
+        level: FindingLevel::Warn,
+        basis: Basis::Conv,
+        key: format!("content-type {} {} {ct}", a.ep_label, a.status),
+        message: format!(
+            "{} from `{}` has Content-Type `{}`, not JSON",
+            a.status,
+            a.ep_label,
+            a.content_type()
+        ),
+        expected: Some("application/json".into()),
+        actual: Some(a.content_type().to_string()),
+        pointer: None,
+        advice: Some("parse the body as JSON whatever its Content-Type: clients that pick a parser by it would not read this one".into()),
+    });
+}
+
+/// A body too large to judge: cut at the read cap, it is broken JSON as
+/// sent (a failure); merely longer than golive keeps, it is unjudged, which
+/// is no contract finding (a warning). True when the body is not judged.
+fn unjudged(a: &Answer, file: &str, out: &mut Vec<Problem>) -> bool {
+    let r = a.r;
+    if r.json.is_some() || !(r.capped || r.body_size > super::http::KEEP_LIMIT) {
+        return false;
+    }
+    out.push(Problem {
+        level: if r.capped {
+            FindingLevel::Fail
+        } else {
+            FindingLevel::Warn
+        },
+        basis: Basis::Doc,
+        key: format!("oversize {} {}", a.ep_label, a.status),
+        message: format!(
+            "{} from `{}` has a {} body, too large to judge against {file} (golive keeps {} KiB of a body for this check and reads at most {} KiB)",
+            a.status,
+            a.ep_label,
+            if r.capped { format!("more than {}-byte", super::http::MAX_BODY) } else { format!("{}-byte", r.body_size) },
+            super::http::KEEP_LIMIT / 1024,
+            super::http::MAX_BODY / 1024
+        ),
+        expected: Some(format!("a JSON body matching {file}")),
+        actual: Some(short(&String::from_utf8_lossy(&r.body))),
+        pointer: None,
+        advice: (!r.capped).then(|| {
+            "golive keeps 64 KiB of a body for the pack-wide checks: judge this response's schema by hand, or ask for smaller pages".to_string()
         }),
+    });
+    true
+}
+
+/// Each schema violation, classed by the basis of its nearest annotated
+/// subschema: a conv member that is absent is a convention not offered (a
+/// warning with the schema's advice); anything else broken is a failure.
+fn violations(run: &PackRun, a: &Answer, file: &str, body: &Value, out: &mut Vec<Problem>) {
+    let found = match run.pack.schemas.validate(file, body) {
+        Ok(v) => v,
+        Err(e) => {
+            out.push(Problem {
+                level: FindingLevel::Fail,
+                basis: Basis::Doc,
+                key: format!("schema-missing {file}"),
+                message: format!("schema {file} could not be used: {e}"),
+                expected: None,
+                actual: None,
+                pointer: None,
+                advice: None,
+            });
+            return;
+        }
+    };
+    for v in found {
+        let ptr = if v.pointer.is_empty() {
+            "/".to_string()
+        } else {
+            v.pointer.clone()
+        };
+        let got = body
+            .pointer(&v.pointer)
+            .map(|x| short(&x.to_string()))
+            .unwrap_or_else(|| "absent".into());
+        let absent_convention = v.is_absent_convention();
+        out.push(Problem {
+            level: if absent_convention {
+                FindingLevel::Warn
+            } else {
+                FindingLevel::Fail
+            },
+            basis: v.basis,
+            // Items of a list break the same way: fold /jobs/3/x and /jobs/7/x.
+            key: format!(
+                "schema {} {} {} {}",
+                a.ep_label,
+                a.status,
+                fold_indices(&v.pointer),
+                v.schema_path
+            ),
+            message: match v.message.strip_suffix(" is a required property") {
+                Some(member) if absent_convention => format!(
+                    "{} from `{}` leaves out {member} at {ptr}, a convention ({file})",
+                    a.status, a.ep_label
+                ),
+                _ => format!(
+                    "{} from `{}` breaks {file} at {ptr}: {}",
+                    a.status, a.ep_label, v.message
+                ),
+            },
+            expected: Some(format!("{file} ({})", v.schema_path)),
+            actual: Some(got),
+            pointer: Some(v.pointer),
+            advice: v.advice,
+        });
     }
 }
 

@@ -135,7 +135,35 @@ impl Received {
 /// The outcome of one attempt.
 pub enum Outcome {
     Response(Received),
-    Failed(String),
+    Failed(TransportError),
+}
+
+/// Why a request got no answer, by cause; `message` is redacted and says it
+/// in words (with the underlying cause).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    pub kind: TransportKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// No answer within the request's timeout.
+    Timeout,
+    /// No connection (refused, unreachable, DNS).
+    Connect,
+    /// The answer started but its body could not be read (a reset, a lie
+    /// about its length).
+    Body,
+    /// The request could not be sent.
+    Request,
+    Other,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 pub fn body_record(bytes: &[u8], content_type: Option<&str>, redactor: &Redactor) -> BodyRecord {
@@ -171,60 +199,18 @@ pub async fn send(
 ) -> (Exchange, Outcome) {
     let started = Instant::now();
     let at_ms = started.duration_since(run_start).as_secs_f64() * 1000.0;
-    let mut rb = client.request(p.method.clone(), &p.url).timeout(p.timeout);
-    for (k, v) in &p.headers {
-        rb = rb.header(k, v);
-    }
-    if let Some(b) = &p.body {
-        rb = rb.body(b.clone());
-    }
-    let req_ct = p
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        .map(|(_, v)| v.as_str());
-    let request = RequestRecord {
-        method: p.method.to_string(),
-        url: redactor.redact(&p.url),
-        headers: p
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), redactor.redact(v)))
-            .collect(),
-        body: p.body.as_ref().map(|b| body_record(b, req_ct, redactor)),
-    };
-    let result = async {
-        let resp = rb.send().await?;
-        let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).to_string(),
-                )
-            })
-            .collect();
-        // Read at most MAX_BODY: a server that streams without end must not
-        // exhaust memory (the per-request timeout bounds the time).
-        let mut resp = resp;
-        let mut buf = bytes::BytesMut::new();
-        let mut capped = false;
-        while let Some(chunk) = resp.chunk().await? {
-            let room = MAX_BODY.saturating_sub(buf.len());
-            if chunk.len() > room {
-                buf.extend_from_slice(&chunk[..room]);
-                capped = true;
-                break;
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok::<_, reqwest::Error>((status, headers, buf.freeze(), capped))
-    }
-    .await;
+    let request = request_record(p, redactor);
+    let result = transmit(client, p).await;
     let duration = started.elapsed();
-    let duration_ms = duration.as_secs_f64() * 1000.0;
+    let mut ex = Exchange {
+        step: step.to_string(),
+        at_ms,
+        duration_ms: duration.as_secs_f64() * 1000.0,
+        request,
+        response: None,
+        error: None,
+        request_id: None,
+    };
     match result {
         Ok((status, headers, body, capped)) => {
             let json = if capped {
@@ -243,46 +229,113 @@ pub async fn send(
                 capped,
             };
             received.request_id = request_id.find(&received);
-            let ex = Exchange {
-                step: step.to_string(),
-                at_ms,
-                duration_ms,
-                request,
-                response: Some(ResponseRecord {
-                    status,
-                    headers: received
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (k.clone(), cut_header(&redactor.redact(v))))
-                        .collect(),
-                    body: Some(body_record(
-                        &received.body,
-                        received.content_type(),
-                        redactor,
-                    )),
-                }),
-                error: None,
-                request_id: received.request_id.as_ref().map(|r| redactor.redact(r)),
-            };
+            ex.response = Some(response_record(&received, redactor));
+            ex.request_id = received.request_id.as_ref().map(|r| redactor.redact(r));
             (ex, Outcome::Response(received))
         }
         Err(e) => {
-            let msg = redactor.redact(&describe_error(&e, p.timeout));
-            let ex = Exchange {
-                step: step.to_string(),
-                at_ms,
-                duration_ms,
-                request,
-                response: None,
-                error: Some(msg.clone()),
-                request_id: None,
-            };
-            (ex, Outcome::Failed(msg))
+            let err = transport_error(&e, p.timeout, redactor);
+            ex.error = Some(err.message.clone());
+            (ex, Outcome::Failed(err))
         }
     }
 }
 
+/// The wire: sends the request and reads its answer, the body up to
+/// `MAX_BODY` (a server that streams without end must not exhaust memory;
+/// the request's timeout bounds the time). `true` when the body was cut.
+async fn transmit(
+    client: &reqwest::Client,
+    p: &Prepared,
+) -> Result<(u16, Vec<(String, String)>, Bytes, bool), reqwest::Error> {
+    let mut rb = client.request(p.method.clone(), &p.url).timeout(p.timeout);
+    for (k, v) in &p.headers {
+        rb = rb.header(k, v);
+    }
+    if let Some(b) = &p.body {
+        rb = rb.body(b.clone());
+    }
+    let mut resp = rb.send().await?;
+    let status = resp.status().as_u16();
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).to_string(),
+            )
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let mut capped = false;
+    while let Some(chunk) = resp.chunk().await? {
+        let room = MAX_BODY.saturating_sub(buf.len());
+        if chunk.len() > room {
+            buf.extend_from_slice(&chunk[..room]);
+            capped = true;
+            break;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((status, headers, buf.freeze(), capped))
+}
+
+/// The request as evidence: every value redacted.
+fn request_record(p: &Prepared, redactor: &Redactor) -> RequestRecord {
+    let req_ct = p
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.as_str());
+    RequestRecord {
+        method: p.method.to_string(),
+        url: redactor.redact(&p.url),
+        headers: p
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), redactor.redact(v)))
+            .collect(),
+        body: p.body.as_ref().map(|b| body_record(b, req_ct, redactor)),
+    }
+}
+
+/// The answer as evidence: headers redacted and cut, the body recorded.
+fn response_record(received: &Received, redactor: &Redactor) -> ResponseRecord {
+    ResponseRecord {
+        status: received.status,
+        headers: received
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), cut_header(&redactor.redact(v))))
+            .collect(),
+        body: Some(body_record(
+            &received.body,
+            received.content_type(),
+            redactor,
+        )),
+    }
+}
+
 /// A header value as the report keeps it: at most `HEADER_LIMIT` bytes.
+/// The first `max` characters of `s`, with `…` when it was longer.
+pub(crate) fn clip_chars(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// A body (or any text) for a message: trimmed, clipped to `max`
+/// characters, and `(empty body)` when there is nothing.
+pub(crate) fn snippet(s: &str, max: usize) -> String {
+    match s.trim() {
+        "" => "(empty body)".into(),
+        t => clip_chars(t, max),
+    }
+}
+
 fn cut_header(v: &str) -> String {
     if v.len() <= HEADER_LIMIT {
         return v.to_string();
@@ -295,20 +348,29 @@ fn cut_header(v: &str) -> String {
 }
 
 /// A transport error in words (without the URL's query, which may hold a key).
-fn describe_error(e: &reqwest::Error, timeout: Duration) -> String {
-    let kind = if e.is_timeout() {
-        format!(
-            "no answer within {:.1} s (timed out)",
-            timeout.as_secs_f64()
+fn transport_error(e: &reqwest::Error, timeout: Duration, redactor: &Redactor) -> TransportError {
+    let (kind, words) = if e.is_timeout() {
+        (
+            TransportKind::Timeout,
+            format!(
+                "no answer within {:.1} s (timed out)",
+                timeout.as_secs_f64()
+            ),
         )
     } else if e.is_connect() {
-        "could not connect".to_string()
+        (TransportKind::Connect, "could not connect".to_string())
     } else if e.is_body() || e.is_decode() {
-        "the response body could not be read".to_string()
+        (
+            TransportKind::Body,
+            "the response body could not be read".to_string(),
+        )
     } else if e.is_request() {
-        "the request could not be sent".to_string()
+        (
+            TransportKind::Request,
+            "the request could not be sent".to_string(),
+        )
     } else {
-        "transport error".to_string()
+        (TransportKind::Other, "transport error".to_string())
     };
     let mut detail = String::new();
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
@@ -316,10 +378,14 @@ fn describe_error(e: &reqwest::Error, timeout: Duration) -> String {
         detail = s.to_string();
         src = s.source();
     }
-    if detail.is_empty() {
-        kind
+    let message = if detail.is_empty() {
+        words
     } else {
-        format!("{kind}: {detail}")
+        format!("{words}: {detail}")
+    };
+    TransportError {
+        kind,
+        message: redactor.redact(&message),
     }
 }
 

@@ -22,107 +22,153 @@ pub(super) fn judge(
     idx: usize,
     r: &Received,
 ) {
-    let rid = r.request_id.as_ref().map(|x| run.redactor.redact(x));
-    let push = |st: &mut CheckState,
-                (level, basis): (Level, Option<Basis>),
-                advice: Option<String>,
-                msg: String,
-                expected: String,
-                actual: String,
-                pointer: Option<String>| {
-        let basis = Some(basis.or(ex.basis).unwrap_or(st.basis));
-        let f = st.finding(level, basis, label, msg);
-        f.expected = Some(expected);
-        f.actual = Some(run.redactor.redact(&actual));
-        f.request_id = rid.clone();
-        f.exchange = Some(idx);
-        f.pointer = pointer;
-        f.advice = advice;
+    let j = Judging {
+        run,
+        ex,
+        label,
+        idx,
+        r,
+        rid: r.request_id.as_ref().map(|x| run.redactor.redact(x)),
     };
     if let Some(s) = &ex.status {
         if !s.matches(r.status) {
-            let body = short_body(r);
-            push(
+            j.push(
                 st,
-                (ex.level, None),
-                ex.advice.clone(),
-                format!("expected status {}, got {}", s.describe(), r.status),
-                s.describe(),
-                format!("{} {body}", r.status),
-                None,
+                Broken {
+                    level: ex.level,
+                    basis: None,
+                    advice: ex.advice.clone(),
+                    message: format!("expected status {}, got {}", s.describe(), r.status),
+                    expected: s.describe(),
+                    actual: format!("{} {}", r.status, short_body(r)),
+                    pointer: None,
+                },
             );
         }
     }
     for (name, spec) in &ex.headers {
         let actual = header_any(r, name).map(|v| Value::String(v.to_string()));
-        for (m, fail) in eval_matchers(run, st, spec, actual.as_ref()) {
-            let msg = matcher_message(&m, &format!("header {name}"), &fail);
-            push(
-                st,
-                (m.level.unwrap_or(ex.level), m.basis),
-                m.advice.clone().or(ex.advice.clone()),
-                msg,
-                fail.0,
-                fail.1,
-                None,
-            );
-        }
+        j.matchers(st, spec, actual.as_ref(), &format!("header {name}"), None);
     }
     if !ex.json.is_empty() {
         match &r.json {
-            None => push(
+            None => j.push(
                 st,
-                (ex.level, None),
-                ex.advice.clone(),
-                "the body is not JSON".into(),
-                "a JSON body".into(),
-                short_body(r),
-                None,
+                Broken {
+                    level: ex.level,
+                    basis: None,
+                    advice: ex.advice.clone(),
+                    message: "the body is not JSON".into(),
+                    expected: "a JSON body".into(),
+                    actual: short_body(r),
+                    pointer: None,
+                },
             ),
             Some(body) => {
                 for (ptr, spec) in &ex.json {
                     let actual = body.pointer(ptr).cloned();
-                    for (m, fail) in eval_matchers(run, st, spec, actual.as_ref()) {
-                        let msg = matcher_message(&m, &format!("body {ptr}"), &fail);
-                        push(
-                            st,
-                            (m.level.unwrap_or(ex.level), m.basis),
-                            m.advice.clone().or(ex.advice.clone()),
-                            msg,
-                            fail.0,
-                            fail.1,
-                            Some(ptr.clone()),
-                        );
-                    }
+                    j.matchers(st, spec, actual.as_ref(), &format!("body {ptr}"), Some(ptr));
                 }
             }
         }
     }
     if let Some(w) = &ex.within {
+        j.within(st, w);
+    }
+}
+
+/// One response being judged against one `expect`.
+struct Judging<'a> {
+    run: &'a PackRun,
+    ex: &'a Expect,
+    label: &'a str,
+    idx: usize,
+    r: &'a Received,
+    /// The response's request id, redacted.
+    rid: Option<String>,
+}
+
+/// A broken expectation, before it becomes a finding.
+struct Broken {
+    level: Level,
+    /// The matcher's own basis, if it names one (else the expect's, else the check's).
+    basis: Option<Basis>,
+    advice: Option<String>,
+    message: String,
+    expected: String,
+    actual: String,
+    pointer: Option<String>,
+}
+
+impl Judging<'_> {
+    fn push(&self, st: &mut CheckState, b: Broken) {
+        let basis = Some(b.basis.or(self.ex.basis).unwrap_or(st.basis));
+        let f = st.finding(b.level, basis, self.label, b.message);
+        f.expected = Some(b.expected);
+        f.actual = Some(self.run.redactor.redact(&b.actual));
+        f.request_id = self.rid.clone();
+        f.exchange = Some(self.idx);
+        f.pointer = b.pointer;
+        f.advice = b.advice;
+    }
+
+    /// Every matcher of `spec` on one value (a header or a JSON pointer).
+    fn matchers(
+        &self,
+        st: &mut CheckState,
+        spec: &MatchSpec,
+        actual: Option<&Value>,
+        subject: &str,
+        pointer: Option<&String>,
+    ) {
+        for (m, fail) in eval_matchers(self.run, st, spec, actual) {
+            let message = matcher_message(&m, subject, &fail);
+            self.push(
+                st,
+                Broken {
+                    level: m.level.unwrap_or(self.ex.level),
+                    basis: m.basis,
+                    advice: m.advice.clone().or(self.ex.advice.clone()),
+                    message,
+                    expected: fail.0,
+                    actual: fail.1,
+                    pointer: pointer.cloned(),
+                },
+            );
+        }
+    }
+
+    /// `within`: the answer came inside the SLA (a template of a duration).
+    fn within(&self, st: &mut CheckState, w: &str) {
         let look = Lookup {
-            run,
+            run: self.run,
             st,
             extra: &[],
         };
-        if let Ok(d) = template::render(w, &look)
+        let Ok(d) = template::render(w, &look)
             .map_err(|e| e.to_string())
             .and_then(|t| parse_duration(&t))
-        {
-            if r.duration > d {
-                push(
-                    st,
-                    (ex.level, None),
-                    ex.advice.clone(),
-                    format!(
+        else {
+            return;
+        };
+        let took = self.r.duration;
+        if took > d {
+            self.push(
+                st,
+                Broken {
+                    level: self.ex.level,
+                    basis: None,
+                    advice: self.ex.advice.clone(),
+                    message: format!(
                         "answered in {:.0} ms, over the {:.0} ms SLA",
-                        r.duration.as_secs_f64() * 1000.0,
+                        took.as_secs_f64() * 1000.0,
                         d.as_secs_f64() * 1000.0
                     ),
-                    format!("≤ {:.0} ms", d.as_secs_f64() * 1000.0),
-                    format!("{:.0} ms", r.duration.as_secs_f64() * 1000.0),
-                    None,
-                );
-            }
+                    expected: format!("≤ {:.0} ms", d.as_secs_f64() * 1000.0),
+                    actual: format!("{:.0} ms", took.as_secs_f64() * 1000.0),
+                    pointer: None,
+                },
+            );
         }
     }
 }
@@ -144,16 +190,7 @@ fn matcher_message(m: &Matcher, subject: &str, (expected, actual): &(String, Str
 }
 
 pub(super) fn short_body(r: &Received) -> String {
-    let t = String::from_utf8_lossy(&r.body);
-    let t = t.trim();
-    if t.is_empty() {
-        return "(empty body)".into();
-    }
-    let mut s: String = t.chars().take(160).collect();
-    if t.chars().count() > 160 {
-        s.push('…');
-    }
-    s
+    super::http::snippet(&String::from_utf8_lossy(&r.body), 160)
 }
 
 /// Returns the failed matchers with (expected, actual) text.

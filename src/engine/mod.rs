@@ -326,7 +326,7 @@ async fn run_pack(
                 || cfg
                     .only
                     .iter()
-                    .any(|o| format!("{}.{}", pack.file.name, s.spec.id).contains(o.as_str()))
+                    .any(|o| s.check_id(&pack.file).contains(o.as_str()))
         })
         .collect();
     progress(Progress::PackStarted {

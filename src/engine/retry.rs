@@ -124,7 +124,10 @@ fn retry_wait(st: &mut CheckState, label: &str, idx: usize, r: &Received) -> Opt
         Err(why) => {
             st.finding_once(
                 label,
-                format!("429 with an unusable Retry-After `{}`: {why}", clip(value)),
+                format!(
+                    "429 with an unusable Retry-After `{}`: {why}",
+                    super::http::clip_chars(value, 80)
+                ),
                 idx,
                 r,
             );
@@ -166,15 +169,6 @@ fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Result<
         };
     }
     Err("neither whole seconds nor an HTTP date".into())
-}
-
-/// At most 80 characters of a server-sent value, for a finding's message.
-fn clip(v: &str) -> String {
-    let mut out: String = v.chars().take(80).collect();
-    if v.chars().count() > 80 {
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use tokio::sync::watch;
 use super::open::{self, OpenOptions};
 use super::plan::{Plan, Segment, Stage};
 use super::stats::{Hist, RunStats};
-use super::{LoadConfig, LoadError, Stop, serve_target, shared_for};
+use super::{LoadConfig, LoadError, Serving, Stop, serve_target, shared_for};
+use crate::pack::LoadSpec;
 use crate::pack::slo::{Slo, SloMetric};
 use crate::report::{
     CapacitySection, CapacityStep, CheckResult, Family, Finding, FindingLevel, PackInfo, Report,
@@ -118,10 +119,64 @@ fn next_rate(held: Option<f64>, broke: Option<f64>, last: f64, o: &CapacityOptio
     }
 }
 
+/// What every step of a search runs against, and by which rules.
+struct Search<'a> {
+    cfg: &'a LoadConfig,
+    o: &'a CapacityOptions,
+    spec: &'a LoadSpec,
+    target: &'a Serving,
+    slos: &'a [Slo],
+    cancel: watch::Receiver<bool>,
+}
+
+/// What a search has found so far.
+struct Found {
+    held: Option<f64>,
+    broke: Option<f64>,
+    limited_by: Option<String>,
+    ceiling: Option<f64>,
+    steps: Vec<CapacityStep>,
+    requests: u64,
+    stopped: String,
+    interrupted: bool,
+}
+
 /// Runs the search against one target (started once, shared by every step).
 pub async fn run(cfg: LoadConfig, o: CapacityOptions) -> Result<CapacityResults, LoadError> {
     let spec = super::load_spec(&cfg)?;
     let slos: Vec<Slo> = cfg.slos.iter().map(|(s, _)| s.clone()).collect();
+    check_options(&slos, &o)?;
+    let target = serve_target(&cfg).await?;
+    let cancel = cfg
+        .cancel
+        .clone()
+        .unwrap_or_else(|| watch::channel(false).1);
+    let started_at = chrono::Utc::now();
+    let t0 = std::time::Instant::now();
+    let search = Search {
+        cfg: &cfg,
+        o: &o,
+        spec: &spec,
+        target: &target,
+        slos: &slos,
+        cancel,
+    };
+    let found = search.run_steps().await?;
+    let interrupted = found.interrupted;
+    let section = found.section(cfg.pack.file.name.clone(), &o, &slos);
+    Ok(CapacityResults {
+        section,
+        target: target.info.clone(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
+        interrupted,
+    })
+}
+
+/// Refuses a search without an SLO over every request, or with a window or
+/// rates it cannot run.
+fn check_options(slos: &[Slo], o: &CapacityOptions) -> Result<(), LoadError> {
     if slos.iter().all(|s| s.call.is_some()) {
         return Err(LoadError::Invalid(
             "capacity needs at least one SLO over every request (e.g. --slo 'p95<800ms')".into(),
@@ -132,66 +187,98 @@ pub async fn run(cfg: LoadConfig, o: CapacityOptions) -> Result<CapacityResults,
             "capacity needs a window ≥ 1 s and 0 < start rate ≤ max rate".into(),
         ));
     }
-    let target = serve_target(&cfg).await?;
-    let cancel = cfg
-        .cancel
-        .clone()
-        .unwrap_or_else(|| watch::channel(false).1);
-    let started_at = chrono::Utc::now();
-    let t0 = std::time::Instant::now();
-    let (mut held, mut broke): (Option<f64>, Option<f64>) = (None, None);
-    let (mut limited_by, mut ceiling) = (None, None);
-    let mut steps = vec![];
-    let mut requests = 0u64;
-    let mut stopped = "narrowed to the precision".to_string();
-    let mut interrupted = false;
-    let mut rate = o.start_rate;
-    for n in 0..=MAX_STEPS {
-        if n == MAX_STEPS {
-            stopped = format!("stopped after {MAX_STEPS} steps");
-            break;
+    Ok(())
+}
+
+impl Search<'_> {
+    /// Runs step after step, each at the next rate, until the search is
+    /// done, out of steps or budget, or interrupted.
+    async fn run_steps(&self) -> Result<Found, LoadError> {
+        let o = self.o;
+        let mut f = Found::new();
+        let mut rate = o.start_rate;
+        for n in 0..=MAX_STEPS {
+            if n == MAX_STEPS {
+                f.stopped = format!("stopped after {MAX_STEPS} steps");
+                break;
+            }
+            let secs = o.warmup_s + o.window_s;
+            let cost = (rate * secs as f64).ceil() as u64;
+            if f.requests + cost > o.max_requests {
+                f.stopped = format!(
+                    "stopped at the request budget ({} of {} sent; the next step needed {cost})",
+                    f.requests, o.max_requests
+                );
+                break;
+            }
+            let (stats, stop) = self.step(rate, secs).await?;
+            f.requests += stats.overall.sent;
+            if stop == Stop::Interrupted {
+                f.interrupted = true;
+                f.stopped = Stop::Interrupted.describe();
+                break;
+            }
+            let (step, limiter) = judge_window(rate, &stats, o, self.slos);
+            f.record(rate, step, limiter);
+            match next_rate(f.held, f.broke, rate, o) {
+                Some(r) => rate = r,
+                None => {
+                    f.done(o);
+                    break;
+                }
+            }
         }
-        let secs = o.warmup_s + o.window_s;
-        let cost = (rate * secs as f64).ceil() as u64;
-        if requests + cost > o.max_requests {
-            stopped = format!(
-                "stopped at the request budget ({} of {} sent; the next step needed {cost})",
-                requests, o.max_requests
-            );
-            break;
-        }
+        Ok(f)
+    }
+
+    /// One open-model run at `rate` for `secs` seconds.
+    async fn step(&self, rate: f64, secs: u64) -> Result<(RunStats, Stop), LoadError> {
         let stage = Stage {
             duration_ms: secs * 1000,
             rate,
         };
         let plan = Plan::new(vec![stage], None, Segment::default())?;
-        let shared = shared_for(&cfg, &target, &spec)?;
+        let shared = shared_for(self.cfg, self.target, self.spec)?;
         let opts = OpenOptions {
-            max_in_flight: cfg.max_in_flight,
+            max_in_flight: self.cfg.max_in_flight,
             max_credits: None,
             start: tokio::time::Instant::now(),
         };
-        let (stats, stop) = open::run(
+        Ok(open::run(
             Arc::clone(&shared),
             &plan,
             &opts,
-            cancel.clone(),
+            self.cancel.clone(),
             None,
             None,
         )
-        .await;
-        requests += stats.overall.sent;
-        if stop == Stop::Interrupted {
-            interrupted = true;
-            stopped = Stop::Interrupted.describe();
-            break;
+        .await)
+    }
+}
+
+impl Found {
+    /// Nothing found yet.
+    fn new() -> Self {
+        Found {
+            held: None,
+            broke: None,
+            limited_by: None,
+            ceiling: None,
+            steps: vec![],
+            requests: 0,
+            stopped: "narrowed to the precision".to_string(),
+            interrupted: false,
         }
-        let (step, limiter) = judge_window(rate, &stats, &o, &slos);
+    }
+
+    /// Adds a judged step: it raises the highest rate that held or lowers
+    /// the lowest that broke (with what broke it).
+    fn record(&mut self, rate: f64, step: CapacityStep, limiter: bool) {
         if step.held {
-            held = Some(held.map_or(rate, |h| h.max(rate)));
-        } else if broke.is_none_or(|b| rate < b) {
-            broke = Some(rate);
-            limited_by = Some(
+            self.held = Some(self.held.map_or(rate, |h| h.max(rate)));
+        } else if self.broke.is_none_or(|b| rate < b) {
+            self.broke = Some(rate);
+            self.limited_by = Some(
                 if limiter {
                     "rate_limiter"
                 } else if step.sent_share < SENT_SHARE {
@@ -201,44 +288,38 @@ pub async fn run(cfg: LoadConfig, o: CapacityOptions) -> Result<CapacityResults,
                 }
                 .to_string(),
             );
-            ceiling = limiter.then_some(step.achieved_rate * (1.0 - step.rate_limited_rate));
+            self.ceiling = limiter.then_some(step.achieved_rate * (1.0 - step.rate_limited_rate));
         }
-        steps.push(step);
-        match next_rate(held, broke, rate, &o) {
-            Some(r) => rate = r,
-            None => {
-                if broke.is_none() {
-                    stopped = format!("every step held up to --max-rate {}", o.max_rate);
-                } else if held.is_none() {
-                    stopped = "not even the lowest rate held".into();
-                }
-                break;
-            }
+        self.steps.push(step);
+    }
+
+    /// Says why the search ended when there is no next rate to try.
+    fn done(&mut self, o: &CapacityOptions) {
+        if self.broke.is_none() {
+            self.stopped = format!("every step held up to --max-rate {}", o.max_rate);
+        } else if self.held.is_none() {
+            self.stopped = "not even the lowest rate held".into();
         }
     }
-    let section = CapacitySection {
-        pack: cfg.pack.file.name.clone(),
-        knee_rate: held,
-        broke_at: broke,
-        limited_by,
-        limiter_ceiling: ceiling,
-        precision: held.zip(broke).map(|(h, b)| (b - h) / h),
-        warmup_ms: o.warmup_s * 1000,
-        window_ms: o.window_s * 1000,
-        requests,
-        max_requests: o.max_requests,
-        slos: slos.iter().map(|s| s.text.clone()).collect(),
-        stopped,
-        steps,
-    };
-    Ok(CapacityResults {
-        section,
-        target: target.info.clone(),
-        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
-        interrupted,
-    })
+
+    /// The capacity section of the report.
+    fn section(self, pack: String, o: &CapacityOptions, slos: &[Slo]) -> CapacitySection {
+        CapacitySection {
+            pack,
+            knee_rate: self.held,
+            broke_at: self.broke,
+            limited_by: self.limited_by,
+            limiter_ceiling: self.ceiling,
+            precision: self.held.zip(self.broke).map(|(h, b)| (b - h) / h),
+            warmup_ms: o.warmup_s * 1000,
+            window_ms: o.window_s * 1000,
+            requests: self.requests,
+            max_requests: o.max_requests,
+            slos: slos.iter().map(|s| s.text.clone()).collect(),
+            stopped: self.stopped,
+            steps: self.steps,
+        }
+    }
 }
 
 /// The readiness report of a capacity search: one check (`load.capacity`),

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::mix::{self, Mix};
@@ -46,28 +47,80 @@ enum Event {
     End,
 }
 
+/// The arrival loop's state: what it shares with its request tasks, the stop
+/// signals it watches, the tasks beside it, and what it has counted so far.
+struct Scheduler<'a> {
+    shared: Arc<Shared>,
+    opts: &'a OpenOptions,
+    tx: mpsc::UnboundedSender<Event>,
+    slots: Arc<Semaphore>,
+    cancel: watch::Receiver<bool>,
+    breach_rx: watch::Receiver<Option<String>>,
+    aggregator: JoinHandle<RunStats>,
+    ticker: Option<JoinHandle<()>>,
+    arrivals: u64,
+    credits: f64,
+    substituted: u64,
+}
+
+/// One arrival of the plan: its index and when it is due.
+struct Arrival {
+    j: u64,
+    due: Instant,
+    due_us: u64,
+}
+
 /// Runs the plan; returns what was measured and why it stopped.
 pub async fn run(
     shared: Arc<Shared>,
     plan: &Plan,
     opts: &OpenOptions,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
     abort: Option<Abort>,
     progress: Option<super::ProgressFn>,
 ) -> (RunStats, Stop) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let (tx, rx) = mpsc::unbounded_channel::<Event>();
     let names = shared.mix.names();
     let duration_ms = plan.duration().as_millis() as u64;
-    let (breach_tx, mut breach_rx) = watch::channel::<Option<String>>(None);
+    let (breach_tx, breach_rx) = watch::channel::<Option<String>>(None);
     let done = Arc::new(AtomicU64::new(0));
-    let done_agg = done.clone();
-    let aggregator = tokio::spawn(async move {
-        let mut stats = RunStats::new(names, duration_ms);
+    let stats = RunStats::new(names, duration_ms);
+    let aggregator = spawn_aggregator(stats, abort, rx, breach_tx, done.clone());
+    let slots = Arc::new(Semaphore::new(opts.max_in_flight));
+    let ticker = progress.map(|f| spawn_ticker(f, shared.clone(), done, plan.own(), opts.start));
+    let mut s = Scheduler {
+        shared,
+        opts,
+        tx,
+        slots,
+        cancel,
+        breach_rx,
+        aggregator,
+        ticker,
+        arrivals: 0,
+        credits: 0.0,
+        substituted: 0,
+    };
+    let stop = s.schedule(plan).await;
+    let stop = s.drain(stop).await;
+    s.finish(stop, duration_ms).await
+}
+
+/// Spawns the task that folds every event into the run's stats and raises a
+/// certain `--abort-on-fail` breach as soon as the stats show one.
+fn spawn_aggregator(
+    mut stats: RunStats,
+    abort: Option<Abort>,
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    breach_tx: watch::Sender<Option<String>>,
+    done: Arc<AtomicU64>,
+) -> JoinHandle<RunStats> {
+    tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
             match ev {
                 Event::Sample(s) => {
                     stats.record(&s);
-                    done_agg.fetch_add(1, Ordering::Relaxed);
+                    done.fetch_add(1, Ordering::Relaxed);
                     if let Some(a) = &abort {
                         if breach_tx.borrow().is_none() {
                             if let Some(why) = a.certain_breach(&stats) {
@@ -81,39 +134,69 @@ pub async fn run(
             }
         }
         stats
-    });
-    let slots = Arc::new(Semaphore::new(opts.max_in_flight));
-    let mut arrivals = 0u64;
-    let mut credits = 0.0f64;
-    let mut substituted = 0u64;
-    let mut stop = Stop::Completed;
-    let ticker = progress.map(|f| {
-        let shared = shared.clone();
-        let done = done.clone();
-        let planned = plan.own();
-        let start = opts.start;
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_millis(500));
-            loop {
-                every.tick().await;
-                f(&LoadProgress {
-                    elapsed: Instant::now().saturating_duration_since(start),
-                    done: done.load(Ordering::Relaxed),
-                    in_flight: shared.in_flight.load(Ordering::Relaxed),
-                    planned,
-                });
+    })
+}
+
+/// Spawns the task that reports progress every half second.
+fn spawn_ticker(
+    f: super::ProgressFn,
+    shared: Arc<Shared>,
+    done: Arc<AtomicU64>,
+    planned: u64,
+    start: Instant,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            every.tick().await;
+            f(&LoadProgress {
+                elapsed: Instant::now().saturating_duration_since(start),
+                done: done.load(Ordering::Relaxed),
+                in_flight: shared.in_flight.load(Ordering::Relaxed),
+                planned,
+            });
+        }
+    })
+}
+
+impl Scheduler<'_> {
+    /// Walks the plan's arrivals in order: wait, take a slot, pick, check the
+    /// budget, send; returns why the walk stopped.
+    async fn schedule(&mut self, plan: &Plan) -> Stop {
+        for (j, offset) in plan.arrivals() {
+            let due = self.opts.start + offset;
+            if let Some(stop) = self.wait_until(due).await {
+                return stop;
             }
-        })
-    });
-    for (j, offset) in plan.arrivals() {
-        let due = opts.start + offset;
+            let due_us = offset.as_micros() as u64;
+            // A slot first: an arrival that finds none is dropped before it
+            // costs a pick from the mix (at saturation most arrivals are drops).
+            let Some(permit) = self.take_slot(due_us) else {
+                continue;
+            };
+            let (call, values, sub) = self.shared.mix.pick(j);
+            let cost = self.shared.mix.calls[call].cost;
+            if let Some(stop) = self.over_budget(cost) {
+                return stop;
+            }
+            self.arrivals += 1;
+            self.credits += cost;
+            self.substituted += u64::from(sub);
+            self.spawn_request(Arrival { j, due, due_us }, call, values, permit);
+        }
+        Stop::Completed
+    }
+
+    /// Waits for an arrival's due time, watching the stop signals; returns
+    /// the reason to stop if one came first.
+    async fn wait_until(&mut self, due: Instant) -> Option<Stop> {
         if Instant::now() < due {
             tokio::select! {
                 biased;
-                _ = wait_true(&mut cancel) => { stop = Stop::Interrupted; break; }
-                r = breach_rx.changed() => {
+                _ = wait_true(&mut self.cancel) => { return Some(Stop::Interrupted); }
+                r = self.breach_rx.changed() => {
                     if r.is_ok() {
-                        if let Some(why) = breach_rx.borrow().clone() { stop = Stop::Breach(why); break; }
+                        if let Some(why) = self.breach_rx.borrow().clone() { return Some(Stop::Breach(why)); }
                     }
                 }
                 _ = tokio::time::sleep_until(due) => {}
@@ -126,46 +209,55 @@ pub async fn run(
             // Behind the schedule: no timer (it would wait for the next tick);
             // look at the stop signals without waiting, and let the request
             // tasks run now and then.
-            if *cancel.borrow() {
-                stop = Stop::Interrupted;
-                break;
+            if *self.cancel.borrow() {
+                return Some(Stop::Interrupted);
             }
-            if let Some(why) = breach_rx.borrow().clone() {
-                stop = Stop::Breach(why);
-                break;
+            if let Some(why) = self.breach_rx.borrow().clone() {
+                return Some(Stop::Breach(why));
             }
-            if arrivals % 64 == 0 {
+            if self.arrivals % 64 == 0 {
                 tokio::task::yield_now().await;
             }
         }
-        let due_us = offset.as_micros() as u64;
-        // A slot first: an arrival that finds none is dropped before it
-        // costs a pick from the mix (at saturation most arrivals are drops).
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            arrivals += 1;
-            let _ = tx.send(Event::Drop(due_us));
-            continue;
+        None
+    }
+
+    /// Takes an in-flight slot; without one, counts the arrival as dropped.
+    fn take_slot(&mut self, due_us: u64) -> Option<OwnedSemaphorePermit> {
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            self.arrivals += 1;
+            let _ = self.tx.send(Event::Drop(due_us));
+            return None;
         };
-        let (call, values, sub) = shared.mix.pick(j);
-        let cost = shared.mix.calls[call].cost;
-        if let Some(max) = opts.max_credits {
-            if credits + cost > max + 1e-9 {
-                stop = Stop::Budget(format!(
-                    "stopped before spending more than --max-credits {max} (spent {credits})"
-                ));
-                break;
-            }
-        }
-        arrivals += 1;
-        credits += cost;
-        substituted += u64::from(sub);
-        let shared = shared.clone();
-        let tx = tx.clone();
+        Some(permit)
+    }
+
+    /// The `--max-credits` stop, when a call of this cost would pass it.
+    fn over_budget(&self, cost: f64) -> Option<Stop> {
+        let max = self.opts.max_credits?;
+        let credits = self.credits;
+        (credits + cost > max + 1e-9).then(|| {
+            Stop::Budget(format!(
+                "stopped before spending more than --max-credits {max} (spent {credits})"
+            ))
+        })
+    }
+
+    /// Spawns the task that sends one arrival and reports its sample.
+    fn spawn_request(
+        &self,
+        a: Arrival,
+        call: usize,
+        values: Vec<(String, Value)>,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let shared = self.shared.clone();
+        let tx = self.tx.clone();
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         let mut halt = shared.halt.subscribe();
         tokio::spawn(async move {
             tokio::select! {
-                sample = one(&shared, call, j, &values, due, due_us) => {
+                sample = one(&shared, call, a.j, &values, a.due, a.due_us) => {
                     if !shared.stopping.load(Ordering::Acquire) {
                         let _ = tx.send(Event::Sample(sample));
                     }
@@ -176,32 +268,46 @@ pub async fn run(
             drop(permit);
         });
     }
-    // Let what is in flight finish (each request is bounded by its timeout),
-    // unless the run was stopped: then give up on it at once.
-    if matches!(stop, Stop::Completed | Stop::Budget(_)) {
-        let grace = shared.run.http_timeout + Duration::from_secs(1);
-        let all = opts.max_in_flight as u32;
-        tokio::select! {
-            _ = slots.acquire_many(all) => {}
-            _ = tokio::time::sleep(grace) => {}
-            _ = wait_true(&mut cancel) => { stop = Stop::Interrupted; }
+
+    /// Lets what is in flight finish (each request is bounded by its
+    /// timeout), unless the run was stopped: then it gives up on it at once.
+    async fn drain(&mut self, stop: Stop) -> Stop {
+        if !matches!(stop, Stop::Completed | Stop::Budget(_)) {
+            return stop;
         }
+        let grace = self.shared.run.http_timeout + Duration::from_secs(1);
+        let all = self.opts.max_in_flight as u32;
+        tokio::select! {
+            _ = self.slots.acquire_many(all) => {}
+            _ = tokio::time::sleep(grace) => {}
+            _ = wait_true(&mut self.cancel) => { return Stop::Interrupted; }
+        }
+        stop
     }
-    shared.stopping.store(true, Ordering::Release);
-    let _ = shared.halt.send(true);
-    if let Some(t) = ticker {
-        t.abort();
+
+    /// Halts the request tasks and the ticker, collects the aggregated stats
+    /// and adds the scheduler's counts.
+    async fn finish(self, stop: Stop, duration_ms: u64) -> (RunStats, Stop) {
+        let shared = &self.shared;
+        shared.stopping.store(true, Ordering::Release);
+        let _ = shared.halt.send(true);
+        if let Some(t) = &self.ticker {
+            t.abort();
+        }
+        let _ = self.tx.send(Event::End);
+        drop(self.tx);
+        let mut stats = self
+            .aggregator
+            .await
+            .unwrap_or_else(|_| RunStats::new(shared.mix.names(), duration_ms));
+        stats.arrivals = self.arrivals;
+        stats.credits = self.credits;
+        stats.substituted = self.substituted;
+        stats.unfinished = self
+            .arrivals
+            .saturating_sub(stats.dropped + stats.overall.sent);
+        (stats, stop)
     }
-    let _ = tx.send(Event::End);
-    drop(tx);
-    let mut stats = aggregator
-        .await
-        .unwrap_or_else(|_| RunStats::new(shared.mix.names(), duration_ms));
-    stats.arrivals = arrivals;
-    stats.credits = credits;
-    stats.substituted = substituted;
-    stats.unfinished = arrivals.saturating_sub(stats.dropped + stats.overall.sent);
-    (stats, stop)
 }
 
 async fn wait_true(rx: &mut watch::Receiver<bool>) {

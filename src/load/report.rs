@@ -208,12 +208,43 @@ fn row(name: &str, endpoint: Option<String>, c: &CallStats, secs: f64) -> LoadRo
 
 /// The readiness report of a load run (or of merged segments).
 pub fn build(raw: &RawResults, pack: Option<PackInfo>) -> Report {
-    let s = &raw.stats;
+    let (mut checks, slos) = slo_checks(raw);
+    checks.push(contract_check(&raw.pack, &raw.stats));
+    let section = load_section(raw, slos);
+    let interrupted = (raw.stopped != "completed" && !raw.stopped.starts_with("--abort-on-fail"))
+        .then(|| raw.stopped.clone());
+    let mut report = Report {
+        format_version: crate::report::REPORT_FORMAT_VERSION,
+        golive_version: env!("CARGO_PKG_VERSION").to_string(),
+        verdict: Verdict::Incomplete,
+        verdict_reason: String::new(),
+        policy: String::new(),
+        started_at: raw.started_at.clone(),
+        finished_at: raw.finished_at.clone(),
+        duration_ms: raw.duration_ms,
+        target: raw.target.clone(),
+        packs: pack.into_iter().collect(),
+        interrupted,
+        totals: Totals::default(),
+        checks,
+        load: Some(section),
+        capacity: None,
+    };
+    report.finalize();
+    if report.load.as_ref().is_some_and(|l| l.overall.sent == 0) && report.verdict == Verdict::Go {
+        report.verdict = Verdict::Incomplete;
+        report.verdict_reason = "no request was sent".into();
+    }
+    report
+}
+
+/// One check and one result per SLO that parses, with where it came from.
+fn slo_checks(raw: &RawResults) -> (Vec<CheckResult>, Vec<SloResult>) {
     let mut checks = vec![];
     let mut slos = vec![];
     for (text, src) in &raw.slos {
         let Ok(slo) = Slo::parse(text) else { continue };
-        let (c, mut r, _) = slo_check(&raw.pack, &slo, s);
+        let (c, mut r, _) = slo_check(&raw.pack, &slo, &raw.stats);
         r.source = match src {
             super::SloSource::Pack => "pack".into(),
             super::SloSource::Cli => "cli".into(),
@@ -221,66 +252,18 @@ pub fn build(raw: &RawResults, pack: Option<PackInfo>) -> Report {
         checks.push(c);
         slos.push(r);
     }
-    checks.push(contract_check(&raw.pack, s));
-    let secs = if raw.model == "open" && raw.stopped == "completed" {
-        raw.plan.duration().as_secs_f64()
-    } else {
-        raw.duration_ms / 1000.0
-    };
-    let timeline = s
-        .timeline
-        .iter()
-        .enumerate()
-        .map(|(i, b)| LoadPoint {
-            t_s: (i as u64 * s.bucket_ms) as f64 / 1000.0,
-            sent: b.sent,
-            ok: b.ok,
-            errors: b.errors,
-            rate_limited: b.rate_limited,
-            dropped: b.dropped,
-            p50_ms: b.latency.ms_at(0.5),
-            p95_ms: b.latency.ms_at(0.95),
-            p99_ms: b.latency.ms_at(0.99),
-        })
-        .collect();
-    let all_segments = raw.segments >= raw.plan.segment.of;
-    let planned = if raw.users.is_some() {
-        s.arrivals
-    } else if all_segments && raw.segments > 1 {
-        raw.plan.total()
-    } else {
-        raw.plan.own()
-    };
-    let mut notes = raw.notes.clone();
-    if let Some(m) = raw.credits_measured {
-        let note = if (m - s.credits).abs() < 0.5 {
-            format!("credits: {m} used by the usage route, as the pack's costs estimate")
-        } else {
-            format!(
-                "credits: the usage route says {m} were used, the pack's costs estimate {} (another client of the account, or costs that differ from the docs)",
-                s.credits
-            )
-        };
-        notes.push(note);
-    }
-    if raw.segments > 1 && !all_segments {
-        notes.push(format!(
-            "{} of {} segments merged: the counts are a part of the plan",
-            raw.segments, raw.plan.segment.of
-        ));
-    }
-    let section = LoadSection {
+    (checks, slos)
+}
+
+/// The load section: the plan, the rates, every count and the per-call rows.
+fn load_section(raw: &RawResults, slos: Vec<SloResult>) -> LoadSection {
+    let s = &raw.stats;
+    let secs = measured_secs(raw);
+    let planned = planned(raw);
+    LoadSection {
         model: raw.model.clone(),
         pack: raw.pack.clone(),
-        plan: if let Some(u) = raw.users {
-            format!("{u} users for {:.0}s", raw.plan.duration().as_secs_f64())
-        } else if raw.segments > 1 {
-            let mut p = raw.plan.clone();
-            p.segment = super::Segment::default();
-            format!("{} ({} segments merged)", p.describe(), raw.segments)
-        } else {
-            raw.plan.describe()
-        },
+        plan: plan_text(raw),
         intended_rate: if raw.model == "open" {
             planned as f64 / raw.plan.duration().as_secs_f64().max(1e-9)
         } else {
@@ -312,34 +295,89 @@ pub fn build(raw: &RawResults, pack: Option<PackInfo>) -> Report {
             .collect(),
         slos,
         bucket_ms: s.bucket_ms,
-        timeline,
-        notes,
-    };
-    let interrupted = (raw.stopped != "completed" && !raw.stopped.starts_with("--abort-on-fail"))
-        .then(|| raw.stopped.clone());
-    let mut report = Report {
-        format_version: crate::report::REPORT_FORMAT_VERSION,
-        golive_version: env!("CARGO_PKG_VERSION").to_string(),
-        verdict: Verdict::Incomplete,
-        verdict_reason: String::new(),
-        policy: String::new(),
-        started_at: raw.started_at.clone(),
-        finished_at: raw.finished_at.clone(),
-        duration_ms: raw.duration_ms,
-        target: raw.target.clone(),
-        packs: pack.into_iter().collect(),
-        interrupted,
-        totals: Totals::default(),
-        checks,
-        load: Some(section),
-        capacity: None,
-    };
-    report.finalize();
-    if report.load.as_ref().is_some_and(|l| l.overall.sent == 0) && report.verdict == Verdict::Go {
-        report.verdict = Verdict::Incomplete;
-        report.verdict_reason = "no request was sent".into();
+        timeline: timeline(s),
+        notes: notes(raw),
     }
-    report
+}
+
+/// The seconds the rates are over: the plan's length for a completed open
+/// run, else the time the run took.
+fn measured_secs(raw: &RawResults) -> f64 {
+    if raw.model == "open" && raw.stopped == "completed" {
+        raw.plan.duration().as_secs_f64()
+    } else {
+        raw.duration_ms / 1000.0
+    }
+}
+
+/// The arrivals planned: the ones made (closed model), the whole plan (every
+/// segment merged) or this segment's share.
+fn planned(raw: &RawResults) -> u64 {
+    let all_segments = raw.segments >= raw.plan.segment.of;
+    if raw.users.is_some() {
+        raw.stats.arrivals
+    } else if all_segments && raw.segments > 1 {
+        raw.plan.total()
+    } else {
+        raw.plan.own()
+    }
+}
+
+/// The plan in words: users, merged segments, or the plan itself.
+fn plan_text(raw: &RawResults) -> String {
+    if let Some(u) = raw.users {
+        format!("{u} users for {:.0}s", raw.plan.duration().as_secs_f64())
+    } else if raw.segments > 1 {
+        let mut p = raw.plan.clone();
+        p.segment = super::Segment::default();
+        format!("{} ({} segments merged)", p.describe(), raw.segments)
+    } else {
+        raw.plan.describe()
+    }
+}
+
+/// One point per timeline bucket.
+fn timeline(s: &RunStats) -> Vec<LoadPoint> {
+    s.timeline
+        .iter()
+        .enumerate()
+        .map(|(i, b)| LoadPoint {
+            t_s: (i as u64 * s.bucket_ms) as f64 / 1000.0,
+            sent: b.sent,
+            ok: b.ok,
+            errors: b.errors,
+            rate_limited: b.rate_limited,
+            dropped: b.dropped,
+            p50_ms: b.latency.ms_at(0.5),
+            p95_ms: b.latency.ms_at(0.95),
+            p99_ms: b.latency.ms_at(0.99),
+        })
+        .collect()
+}
+
+/// The run's notes, then the credits measured and a partial merge, if any.
+fn notes(raw: &RawResults) -> Vec<String> {
+    let s = &raw.stats;
+    let all_segments = raw.segments >= raw.plan.segment.of;
+    let mut notes = raw.notes.clone();
+    if let Some(m) = raw.credits_measured {
+        let note = if (m - s.credits).abs() < 0.5 {
+            format!("credits: {m} used by the usage route, as the pack's costs estimate")
+        } else {
+            format!(
+                "credits: the usage route says {m} were used, the pack's costs estimate {} (another client of the account, or costs that differ from the docs)",
+                s.credits
+            )
+        };
+        notes.push(note);
+    }
+    if raw.segments > 1 && !all_segments {
+        notes.push(format!(
+            "{} of {} segments merged: the counts are a part of the plan",
+            raw.segments, raw.plan.segment.of
+        ));
+    }
+    notes
 }
 
 fn ms(v: Option<f64>) -> String {

@@ -72,6 +72,11 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// `pack.check`: how reports, `--only` and progress name the check.
+    pub fn check_id(&self, pack: &PackFile) -> String {
+        format!("{}.{}", pack.name, self.spec.id)
+    }
+
     /// The check's severity: the pack's override, else the scenario's own.
     pub fn severity(&self, pack: &PackFile) -> crate::vocab::Severity {
         pack.severities

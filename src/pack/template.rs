@@ -15,21 +15,49 @@ impl<F: Fn(&str) -> Option<Value>> Vars for F {
     }
 }
 
-/// Names used by a template string, in order.
-pub fn names(s: &str) -> Vec<String> {
+/// One piece of a template: text as written, or a `{{name}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment<'a> {
+    Text(&'a str),
+    Var(&'a str),
+}
+
+/// The template grammar, in one place: splits `s` into text and `{{name}}`
+/// pieces (names trimmed). An unclosed `{{` is an error when `strict`, else
+/// the rest reads as text (what `names` wants of a half-written template).
+fn split(s: &str, strict: bool) -> Result<Vec<Segment<'_>>, String> {
     let mut out = Vec::new();
     let mut rest = s;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
-        match after.find("}}") {
-            Some(end) => {
-                out.push(after[..end].trim().to_string());
-                rest = &after[end + 2..];
+        let Some(end) = after.find("}}") else {
+            if strict {
+                return Err(format!("unclosed `{{{{` in `{s}`"));
             }
-            None => break,
+            break;
+        };
+        if start > 0 {
+            out.push(Segment::Text(&rest[..start]));
         }
+        out.push(Segment::Var(after[..end].trim()));
+        rest = &after[end + 2..];
     }
-    out
+    if !rest.is_empty() {
+        out.push(Segment::Text(rest));
+    }
+    Ok(out)
+}
+
+/// Names used by a template string, in order.
+pub fn names(s: &str) -> Vec<String> {
+    split(s, false)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|seg| match seg {
+            Segment::Var(n) => Some(n.to_string()),
+            Segment::Text(_) => None,
+        })
+        .collect()
 }
 
 /// Names used anywhere inside a JSON value's strings.
@@ -45,21 +73,17 @@ pub fn names_in_value(v: &Value, out: &mut Vec<String>) {
 /// Renders a string; an unknown name is an error naming it.
 pub fn render(s: &str, vars: &dyn Vars) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            return Err(format!("unclosed `{{{{` in `{s}`"));
-        };
-        let name = after[..end].trim();
-        let value = vars
-            .get(name)
-            .ok_or_else(|| format!("unknown variable `{name}`"))?;
-        out.push_str(&display(&value));
-        rest = &after[end + 2..];
+    for seg in split(s, true)? {
+        match seg {
+            Segment::Text(t) => out.push_str(t),
+            Segment::Var(name) => {
+                let value = vars
+                    .get(name)
+                    .ok_or_else(|| format!("unknown variable `{name}`"))?;
+                out.push_str(&display(&value));
+            }
+        }
     }
-    out.push_str(rest);
     Ok(out)
 }
 
@@ -67,20 +91,13 @@ pub fn render(s: &str, vars: &dyn Vars) -> Result<String, String> {
 /// variable's value with its type; other strings are interpolated.
 pub fn render_value(v: &Value, vars: &dyn Vars) -> Result<Value, String> {
     Ok(match v {
-        Value::String(s) => {
-            let t = s.trim();
-            if t.starts_with("{{")
-                && t.ends_with("}}")
-                && names(t).len() == 1
-                && t.matches("{{").count() == 1
-            {
-                let name = &t[2..t.len() - 2];
-                vars.get(name.trim())
-                    .ok_or_else(|| format!("unknown variable `{}`", name.trim()))?
-            } else {
-                Value::String(render(s, vars)?)
-            }
-        }
+        Value::String(s) => match split(s.trim(), true)?.as_slice() {
+            // Exactly one `{{name}}`: the value keeps its type.
+            [Segment::Var(name)] => vars
+                .get(name)
+                .ok_or_else(|| format!("unknown variable `{name}`"))?,
+            _ => Value::String(render(s, vars)?),
+        },
         Value::Array(a) => Value::Array(
             a.iter()
                 .map(|x| render_value(x, vars))

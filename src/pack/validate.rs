@@ -22,50 +22,51 @@ pub(super) fn validate_pack(
     pack: &PackFile,
     schemas: &mut SchemaSet,
 ) -> Result<(), PackError> {
+    pack_auth(pack)
+        .and_then(|()| pack_endpoints(pack, schemas))
+        .and_then(|()| pack_inputs(pack))
+        .and_then(|()| pack_jobs(pack))
+        .and_then(|()| pack_slow_target(pack))
+        .map_err(|m| invalid(file, None, m))
+}
+
+/// Auth schemes carry the key, the default names one, a `valid` key role exists.
+fn pack_auth(pack: &PackFile) -> Result<(), String> {
     if !pack.auth.schemes.contains_key(&pack.auth.default) {
-        return Err(invalid(
-            file,
-            None,
-            format!(
-                "auth.default `{}` is not one of auth.schemes",
-                pack.auth.default
-            ),
+        return Err(format!(
+            "auth.default `{}` is not one of auth.schemes",
+            pack.auth.default
         ));
     }
-    for (name, s) in &pack.auth.schemes {
-        if !s.value.contains("{key}") {
-            return Err(invalid(
-                file,
-                None,
-                format!("auth scheme `{name}`: value must contain `{{key}}`"),
-            ));
-        }
+    if let Some(name) = pack
+        .auth
+        .schemes
+        .iter()
+        .find_map(|(name, s)| (!s.value.contains("{key}")).then_some(name))
+    {
+        return Err(format!(
+            "auth scheme `{name}`: value must contain `{{key}}`"
+        ));
     }
     if !pack.keys.contains_key("valid") {
-        return Err(invalid(
-            file,
-            None,
-            "keys: the `valid` role (a key with credits) is required",
-        ));
+        return Err("keys: the `valid` role (a key with credits) is required".into());
     }
+    Ok(())
+}
+
+/// Every endpoint has a method, a path and real statuses, and every schema
+/// it names (the error envelope's too) compiles.
+fn pack_endpoints(pack: &PackFile, schemas: &mut SchemaSet) -> Result<(), String> {
     schemas
         .compile(&pack.errors.schema)
-        .map_err(|e| invalid(file, None, format!("errors.schema: {e}")))?;
+        .map_err(|e| format!("errors.schema: {e}"))?;
     for (id, ep) in &pack.endpoints {
         let m = ep.method.to_ascii_uppercase();
         if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].contains(&m.as_str()) {
-            return Err(invalid(
-                file,
-                None,
-                format!("endpoint `{id}`: unknown method `{}`", ep.method),
-            ));
+            return Err(format!("endpoint `{id}`: unknown method `{}`", ep.method));
         }
         if !ep.path.starts_with('/') {
-            return Err(invalid(
-                file,
-                None,
-                format!("endpoint `{id}`: path must start with `/`"),
-            ));
+            return Err(format!("endpoint `{id}`: path must start with `/`"));
         }
         for (status, schema) in &ep.responses {
             if status
@@ -73,75 +74,82 @@ pub(super) fn validate_pack(
                 .map(|s| !(100..600).contains(&s))
                 .unwrap_or(true)
             {
-                return Err(invalid(
-                    file,
-                    None,
-                    format!("endpoint `{id}`: `{status}` is not an HTTP status"),
-                ));
+                return Err(format!("endpoint `{id}`: `{status}` is not an HTTP status"));
             }
             if schema != NO_SCHEMA {
-                schemas.compile(schema).map_err(|e| {
-                    invalid(file, None, format!("endpoint `{id}` status {status}: {e}"))
-                })?;
+                schemas
+                    .compile(schema)
+                    .map_err(|e| format!("endpoint `{id}` status {status}: {e}"))?;
             }
-        }
-    }
-    if let Some(k) = pack.facts.keys().find(|k| pack.inputs.contains_key(*k)) {
-        return Err(invalid(
-            file,
-            None,
-            format!("facts: `{k}` is also an input; a documented fact is not a knob"),
-        ));
-    }
-    if pack.fake.is_none() && !pack.fake_inputs.is_empty() {
-        return Err(invalid(
-            file,
-            None,
-            "fake_inputs: given, but no `fake:` names the built-in fake they are for",
-        ));
-    }
-    for k in pack.fake_inputs.keys() {
-        if !pack.inputs.contains_key(k) {
-            return Err(invalid(
-                file,
-                None,
-                format!("fake_inputs: `{k}` is not one of the pack's inputs"),
-            ));
-        }
-    }
-    if let Some(jobs) = &pack.jobs {
-        for s in jobs.success.iter().chain(&jobs.failure) {
-            if !jobs.terminal.contains(s) {
-                return Err(invalid(
-                    file,
-                    None,
-                    format!("jobs: `{s}` is a success/failure state but not terminal"),
-                ));
-            }
-        }
-        for d in [
-            &jobs.poll.interval,
-            &jobs.poll.max_interval,
-            &jobs.poll.deadline,
-        ] {
-            check_duration(d).map_err(|e| invalid(file, None, format!("jobs.poll: {e}")))?;
-        }
-    }
-    if let Some(slow) = &pack.slow_target {
-        check_duration(&slow.slower_than)
-            .map_err(|e| invalid(file, None, format!("slow_target.slower_than: {e}")))?;
-        if let Some(n) = template::names(&slow.slower_than)
-            .into_iter()
-            .find(|n| !pack.inputs.contains_key(n) && !pack.facts.contains_key(n))
-        {
-            return Err(invalid(
-                file,
-                None,
-                format!("slow_target.slower_than: `{{{{{n}}}}}` is not one of the pack's inputs"),
-            ));
         }
     }
     Ok(())
+}
+
+/// Facts are not inputs; `fake_inputs` override inputs, for a named fake only.
+fn pack_inputs(pack: &PackFile) -> Result<(), String> {
+    if let Some(k) = pack.facts.keys().find(|k| pack.inputs.contains_key(*k)) {
+        return Err(format!(
+            "facts: `{k}` is also an input; a documented fact is not a knob"
+        ));
+    }
+    if pack.fake.is_none() && !pack.fake_inputs.is_empty() {
+        return Err(
+            "fake_inputs: given, but no `fake:` names the built-in fake they are for".into(),
+        );
+    }
+    match pack
+        .fake_inputs
+        .keys()
+        .find(|k| !pack.inputs.contains_key(*k))
+    {
+        Some(k) => Err(format!(
+            "fake_inputs: `{k}` is not one of the pack's inputs"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Success and failure states are terminal; the poll timings are durations.
+fn pack_jobs(pack: &PackFile) -> Result<(), String> {
+    let Some(jobs) = &pack.jobs else {
+        return Ok(());
+    };
+    if let Some(s) = jobs
+        .success
+        .iter()
+        .chain(&jobs.failure)
+        .find(|s| !jobs.terminal.contains(s))
+    {
+        return Err(format!(
+            "jobs: `{s}` is a success/failure state but not terminal"
+        ));
+    }
+    for d in [
+        &jobs.poll.interval,
+        &jobs.poll.max_interval,
+        &jobs.poll.deadline,
+    ] {
+        check_duration(d).map_err(|e| format!("jobs.poll: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `slow_target.slower_than` is a duration from the pack's own values.
+fn pack_slow_target(pack: &PackFile) -> Result<(), String> {
+    let Some(slow) = &pack.slow_target else {
+        return Ok(());
+    };
+    check_duration(&slow.slower_than).map_err(|e| format!("slow_target.slower_than: {e}"))?;
+    match template::names(&slow.slower_than)
+        .into_iter()
+        .find(|n| !pack.inputs.contains_key(n) && !pack.facts.contains_key(n))
+    {
+        Some(n) => Err(format!(
+            "slow_target.slower_than: `{{{{{n}}}}}` is not one of the pack's inputs"
+        )),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn check_duration(s: &str) -> Result<(), String> {
@@ -400,6 +408,32 @@ pub(super) fn validate_request(
     r: &RequestSpec,
     for_each: bool,
 ) -> Result<(), PackError> {
+    request_route(cx, label, r, for_each)?;
+    for v in r
+        .params
+        .values()
+        .chain(r.query.values())
+        .chain(r.headers.values())
+    {
+        cx.uses_str(label, v)?;
+    }
+    for (k, v) in &r.headers {
+        if let Some(why) = header_problem(k, v) {
+            return Err(cx.err(label, format!("request.headers: {why}")));
+        }
+    }
+    request_body(cx, label, r)?;
+    if let Some(t) = &r.timeout {
+        check_duration(t).map_err(|e| cx.err(label, format!("request.timeout: {e}")))?;
+    }
+    if let Some(a) = &r.auth {
+        request_auth(cx, label, a)?;
+    }
+    Ok(())
+}
+
+/// An endpoint of the pack (with its path parameters) or a method and a path.
+fn request_route(cx: &Ctx, label: &str, r: &RequestSpec, for_each: bool) -> Result<(), PackError> {
     match (&r.endpoint, &r.method, &r.path) {
         (Some(ep), None, None) => {
             let templated = !template::names(ep).is_empty();
@@ -448,19 +482,11 @@ pub(super) fn validate_request(
             ));
         }
     }
-    for v in r
-        .params
-        .values()
-        .chain(r.query.values())
-        .chain(r.headers.values())
-    {
-        cx.uses_str(label, v)?;
-    }
-    for (k, v) in &r.headers {
-        if let Some(why) = header_problem(k, v) {
-            return Err(cx.err(label, format!("request.headers: {why}")));
-        }
-    }
+    Ok(())
+}
+
+/// At most one body, its templates defined, multipart files sized or given.
+fn request_body(cx: &Ctx, label: &str, r: &RequestSpec) -> Result<(), PackError> {
     let bodies = [r.json.is_some(), r.multipart.is_some(), r.body.is_some()];
     if bodies.iter().filter(|b| **b).count() > 1 {
         return Err(cx.err(label, "a request has at most one of json, multipart, body"));
@@ -490,34 +516,34 @@ pub(super) fn validate_request(
             cx.uses_str(label, &f.filename)?;
         }
     }
-    if let Some(t) = &r.timeout {
-        check_duration(t).map_err(|e| cx.err(label, format!("request.timeout: {e}")))?;
+    Ok(())
+}
+
+/// A key role of the pack, a scheme it has, a query parameter if in the query.
+fn request_auth(cx: &Ctx, label: &str, a: &AuthSpec) -> Result<(), PackError> {
+    let (role, scheme, in_query) = match a {
+        AuthSpec::Role(r) => (r.as_str(), None, false),
+        AuthSpec::Full(f) => (f.key.as_str(), f.scheme.as_deref(), f.in_query),
+    };
+    if !matches!(role, "none" | "invalid") && !cx.pack.keys.contains_key(role) {
+        return Err(cx.err(
+            label,
+            format!(
+                "auth: `{role}` is not a key role of the pack (roles: none, invalid, {})",
+                cx.pack.keys.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
     }
-    if let Some(a) = &r.auth {
-        let (role, scheme, in_query) = match a {
-            AuthSpec::Role(r) => (r.as_str(), None, false),
-            AuthSpec::Full(f) => (f.key.as_str(), f.scheme.as_deref(), f.in_query),
-        };
-        if !matches!(role, "none" | "invalid") && !cx.pack.keys.contains_key(role) {
+    if let Some(s) = scheme {
+        if !cx.pack.auth.schemes.contains_key(s) {
             return Err(cx.err(
                 label,
-                format!(
-                    "auth: `{role}` is not a key role of the pack (roles: none, invalid, {})",
-                    cx.pack.keys.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
+                format!("auth.scheme `{s}` is not in the pack's auth.schemes"),
             ));
         }
-        if let Some(s) = scheme {
-            if !cx.pack.auth.schemes.contains_key(s) {
-                return Err(cx.err(
-                    label,
-                    format!("auth.scheme `{s}` is not in the pack's auth.schemes"),
-                ));
-            }
-        }
-        if in_query && cx.pack.auth.query_param.is_none() {
-            return Err(cx.err(label, "auth.in_query needs the pack's auth.query_param"));
-        }
+    }
+    if in_query && cx.pack.auth.query_param.is_none() {
+        return Err(cx.err(label, "auth.in_query needs the pack's auth.query_param"));
     }
     Ok(())
 }

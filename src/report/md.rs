@@ -56,6 +56,33 @@ fn verdict_icon(v: Verdict) -> &'static str {
     }
 }
 
+/// The checks that get a section of their own, by kind.
+struct Groups<'a> {
+    blockers: Vec<&'a CheckResult>,
+    errors: Vec<&'a CheckResult>,
+    risks: Vec<&'a CheckResult>,
+    skipped: Vec<&'a CheckResult>,
+}
+
+impl<'a> Groups<'a> {
+    /// Sorts a report's checks into blocking failures, errors, risks and skips.
+    fn of(report: &'a Report) -> Self {
+        let pick = |keep: fn(&CheckResult) -> bool| -> Vec<&'a CheckResult> {
+            report.checks.iter().filter(|c| keep(c)).collect()
+        };
+        Groups {
+            blockers: pick(|c| c.status == Status::Fail && c.severity == Severity::Blocker),
+            errors: pick(|c| c.status == Status::Error),
+            risks: pick(|c| {
+                c.status == Status::Warn
+                    || (c.status == Status::Fail && c.severity == Severity::Advisory)
+            }),
+            skipped: pick(|c| c.status == Status::Skip),
+        }
+    }
+}
+
+/// Renders the Markdown report within `limit` characters.
 fn render_with_limit(report: &Report, limit: usize) -> String {
     let mut out = String::new();
     head(&mut out, report);
@@ -66,36 +93,34 @@ fn render_with_limit(report: &Report, limit: usize) -> String {
     if let Some(c) = &report.capacity {
         super::load_render::capacity_markdown(&mut out, c);
     }
-
-    let blockers: Vec<&CheckResult> = report
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Fail && c.severity == Severity::Blocker)
-        .collect();
-    let errors: Vec<&CheckResult> = report
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Error)
-        .collect();
-    let risks: Vec<&CheckResult> = report
-        .checks
-        .iter()
-        .filter(|c| {
-            c.status == Status::Warn
-                || (c.status == Status::Fail && c.severity == Severity::Advisory)
-        })
-        .collect();
-    let skipped: Vec<&CheckResult> = report
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Skip)
-        .collect();
-
+    let groups = Groups::of(report);
     // The tail is always shown; details fill what is left of the budget.
+    let tail = skipped_list(&groups.skipped);
+    let all = all_checks(report);
+    let footer = footer(report);
+    let budget = limit.saturating_sub(out.len() + tail.len() + footer.len() + 200);
+    let (details, left_out) = details(&groups, budget);
+    out.push_str(&details);
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "_…and {left_out} more failing or warning check(s) not shown here (size limit): see `report.html` or `report.json`._\n"
+        );
+    }
+    out.push_str(&tail);
+    if out.len() + all.len() + footer.len() <= limit {
+        out.push_str(&all);
+    }
+    out.push_str(&footer);
+    out
+}
+
+/// The skipped checks with their reasons (empty when none was skipped).
+fn skipped_list(skipped: &[&CheckResult]) -> String {
     let mut tail = String::new();
     if !skipped.is_empty() {
         let _ = writeln!(tail, "### ⏭️ Skipped ({})\n", skipped.len());
-        for c in &skipped {
+        for c in skipped {
             let reason = if c.summary.trim().is_empty() {
                 "no reason given".to_string()
             } else {
@@ -110,21 +135,32 @@ fn render_with_limit(report: &Report, limit: usize) -> String {
         }
         tail.push('\n');
     }
-    let all = all_checks(report);
-    let footer = format!(
+    tail
+}
+
+/// The policy, golive version and report format line.
+fn footer(report: &Report) -> String {
+    format!(
         "<sub>Verdict policy: {} · golive {} · report format {}</sub>\n",
         md(&report.policy),
         md(&report.golive_version),
         report.format_version
-    );
+    )
+}
 
-    let budget = limit.saturating_sub(out.len() + tail.len() + footer.len() + 200);
+/// The blocking failures, errors and risks in detail, as many as fit in
+/// `budget`; also how many did not fit.
+fn details(groups: &Groups, budget: usize) -> (String, usize) {
     let mut details = String::new();
     let mut left_out = 0usize;
     for (title, note, checks) in [
-        ("❌ Blocking failures", "", &blockers),
-        ("💥 Errors", " — the check could not finish", &errors),
-        ("⚠️ Risks", " — advisory failures and warnings", &risks),
+        ("❌ Blocking failures", "", &groups.blockers),
+        ("💥 Errors", " — the check could not finish", &groups.errors),
+        (
+            "⚠️ Risks",
+            " — advisory failures and warnings",
+            &groups.risks,
+        ),
     ] {
         if checks.is_empty() {
             continue;
@@ -144,19 +180,7 @@ fn render_with_limit(report: &Report, limit: usize) -> String {
             details.push_str(&section);
         }
     }
-    out.push_str(&details);
-    if left_out > 0 {
-        let _ = writeln!(
-            out,
-            "_…and {left_out} more failing or warning check(s) not shown here (size limit): see `report.html` or `report.json`._\n"
-        );
-    }
-    out.push_str(&tail);
-    if out.len() + all.len() + footer.len() <= limit {
-        out.push_str(&all);
-    }
-    out.push_str(&footer);
-    out
+    (details, left_out)
 }
 
 fn head(out: &mut String, r: &Report) {
