@@ -318,18 +318,7 @@ mod tests {
     }
 
     fn finding(level: FindingLevel, message: &str) -> Finding {
-        Finding {
-            level,
-            basis: None,
-            step: "step 1 `s`".into(),
-            message: message.into(),
-            expected: None,
-            actual: None,
-            request_id: None,
-            exchange: None,
-            pointer: None,
-            advice: None,
-        }
+        Finding::new(level, None, "step 1 `s`", message)
     }
 
     fn settled(findings: Vec<Finding>, error: Option<&str>) -> (Status, String) {

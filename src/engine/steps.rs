@@ -106,21 +106,12 @@ impl CheckState {
         step: &str,
         message: String,
     ) -> &mut Finding {
-        self.findings.push(Finding {
-            level: match level {
-                Level::Fail => FindingLevel::Fail,
-                Level::Warn => FindingLevel::Warn,
-            },
-            basis,
-            step: step.to_string(),
-            message,
-            expected: None,
-            actual: None,
-            request_id: None,
-            exchange: None,
-            pointer: None,
-            advice: None,
-        });
+        let level = match level {
+            Level::Fail => FindingLevel::Fail,
+            Level::Warn => FindingLevel::Warn,
+        };
+        self.findings
+            .push(Finding::new(level, basis, step, message));
         self.findings.last_mut().expect("just pushed")
     }
 }

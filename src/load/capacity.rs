@@ -353,16 +353,9 @@ pub fn report(r: &CapacityResults, pack: Option<PackInfo>) -> Report {
     };
     let findings = if status == Status::Fail {
         vec![Finding {
-            level: FindingLevel::Fail,
-            basis: None,
-            step: "capacity".into(),
-            message: summary.clone(),
             expected: Some(c.slos.join(", ")),
             actual: c.steps.first().map(|s| s.broken.join(", ")),
-            request_id: None,
-            exchange: None,
-            pointer: None,
-            advice: None,
+            ..Finding::new(FindingLevel::Fail, None, "capacity", summary.clone())
         }]
     } else {
         vec![]

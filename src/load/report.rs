@@ -65,20 +65,18 @@ fn slo_check(pack: &str, slo: &Slo, s: &RunStats) -> (CheckResult, SloResult, St
     let mut findings = vec![];
     if status == Status::Fail {
         findings.push(Finding {
-            level: FindingLevel::Fail,
-            basis: None,
-            step: "load".into(),
-            message: format!("SLO `{slo}` breached: {summary}"),
             expected: Some(format!(
                 "{} {}",
                 if slo.inclusive { "≤" } else { "<" },
                 slo.show(slo.limit)
             )),
             actual: measured.map(|v| slo.show(v)),
-            request_id: None,
-            exchange: None,
-            pointer: None,
-            advice: None,
+            ..Finding::new(
+                FindingLevel::Fail,
+                None,
+                "load",
+                format!("SLO `{slo}` breached: {summary}"),
+            )
         });
     }
     let check = CheckResult {
@@ -112,16 +110,14 @@ fn contract_check(pack: &str, s: &RunStats) -> CheckResult {
     let mut add = |n: u64, msg: String, expected: &str| {
         if n > 0 {
             findings.push(Finding {
-                level: FindingLevel::Fail,
-                basis: Some(crate::report::Basis::Doc),
-                step: "load".into(),
-                message: msg,
                 expected: Some(expected.to_string()),
                 actual: Some(format!("{n} of {} responses", o.sent)),
-                request_id: None,
-                exchange: None,
-                pointer: None,
-                advice: None,
+                ..Finding::new(
+                    FindingLevel::Fail,
+                    Some(crate::report::Basis::Doc),
+                    "load",
+                    msg,
+                )
             });
         }
     };

@@ -5,39 +5,17 @@
 use std::collections::BTreeSet;
 
 use super::slo::Slo;
-use super::{BUILTINS, Ctx, LoadSpec, PackError, PackFile, template, validate_request};
+use super::{BUILTINS, Ctx, LoadSpec, PackError, PackFile, validate_request};
 
 /// The `{{names}}` a call's request uses that another call of the mix captures.
 pub fn needs(spec: &LoadSpec, call: usize) -> Vec<String> {
     let captured: BTreeSet<&String> = spec.mix.iter().flat_map(|c| c.capture.keys()).collect();
     let mut names = Vec::new();
-    request_names(&spec.mix[call].request, &mut names);
+    spec.mix[call].request.template_names(&mut names);
     names.sort();
     names.dedup();
     names.retain(|n| captured.contains(n));
     names
-}
-
-fn request_names(r: &super::RequestSpec, out: &mut Vec<String>) {
-    if let Some(j) = &r.json {
-        template::names_in_value(j, out);
-    }
-    for v in r
-        .params
-        .values()
-        .chain(r.query.values())
-        .chain(r.headers.values())
-    {
-        out.extend(template::names(v));
-    }
-    for v in r.path.iter().chain(r.body.iter()) {
-        out.extend(template::names(v));
-    }
-    if let Some(mp) = &r.multipart {
-        for v in mp.fields.values() {
-            out.extend(template::names(v));
-        }
-    }
 }
 
 pub(super) fn validate_load(file: &str, pack: &PackFile, spec: &LoadSpec) -> Result<(), PackError> {

@@ -138,8 +138,8 @@ impl RequestSpec {
         {
             out.extend(template::names(v));
         }
-        if let Some(p) = &self.path {
-            out.extend(template::names(p));
+        for v in self.path.iter().chain(self.body.iter()) {
+            out.extend(template::names(v));
         }
         if let Some(mp) = &self.multipart {
             for v in mp.fields.values() {

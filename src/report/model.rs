@@ -112,6 +112,30 @@ pub struct Finding {
     pub advice: Option<String>,
 }
 
+impl Finding {
+    /// A finding with nothing but its level, basis, step and message; the
+    /// caller adds the expected and actual values, the exchange, the advice.
+    pub fn new(
+        level: FindingLevel,
+        basis: Option<Basis>,
+        step: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            level,
+            basis,
+            step: step.into(),
+            message: message.into(),
+            expected: None,
+            actual: None,
+            request_id: None,
+            exchange: None,
+            pointer: None,
+            advice: None,
+        }
+    }
+}
+
 /// A recorded body: text (possibly truncated), its full size and SHA-256.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BodyRecord {

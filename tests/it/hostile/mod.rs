@@ -378,6 +378,40 @@ pub(crate) fn check_against(port: u16, extra: &[&str], trace: bool) -> Outcome {
 /// Runs `golive check --pack PACK` against `port` with short deadlines.
 fn check_pack(port: u16, pack: &str, extra: &[&str], trace: bool) -> Outcome {
     let out = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = ["check", "--pack", pack, "--target"]
+        .map(String::from)
+        .to_vec();
+    args.push(format!("http://127.0.0.1:{port}"));
+    for a in [
+        "--var",
+        "http_timeout=1s",
+        "--var",
+        "poll_deadline=2s",
+        "--var",
+        "burst_size=5",
+        "--max-duration",
+        "50s",
+    ]
+    .iter()
+    .chain(extra)
+    {
+        args.push(a.to_string());
+    }
+    args.push("--har".into());
+    args.push(out.path().join("run.har").display().to_string());
+    const FILES: [&str; 5] = [
+        "report.json",
+        "report.md",
+        "report.html",
+        "junit.xml",
+        "run.har",
+    ];
+    run_golive(&args, out.path(), &FILES, trace)
+}
+
+/// Runs golive with `args` (and `--report-dir DIR`), watching its time and
+/// peak memory; `files` are the ones every run must leave in `dir`.
+pub(super) fn run_golive(args: &[String], dir: &Path, files: &[&str], trace: bool) -> Outcome {
     // `GOLIVE_TIME_V=1`: run under `/usr/bin/time -v` and take its peak RSS.
     let time_v = std::env::var_os("GOLIVE_TIME_V").is_some();
     let mut cmd = golive();
@@ -389,15 +423,9 @@ fn check_pack(port: u16, pack: &str, extra: &[&str], trace: bool) -> Outcome {
             cmd.env_remove(var);
         }
     }
-    cmd.args(["check", "--pack", pack, "--target"])
-        .arg(format!("http://127.0.0.1:{port}"))
-        .args(["--var", "http_timeout=1s", "--var", "poll_deadline=2s"])
-        .args(["--var", "burst_size=5", "--max-duration", "50s"])
-        .args(extra)
+    cmd.args(args)
         .arg("--report-dir")
-        .arg(out.path())
-        .arg("--har")
-        .arg(out.path().join("run.har"))
+        .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (var, key) in HOSTILE_KEYS {
@@ -425,7 +453,7 @@ fn check_pack(port: u16, pack: &str, extra: &[&str], trace: bool) -> Outcome {
     };
     let took = t0.elapsed();
     let code = status.code().unwrap_or(-1);
-    let mut o = outcome_of(out.path(), code, took, peak, stdout, stderr);
+    let mut o = outcome_of(dir, files, code, took, peak, stdout, stderr);
     if time_v {
         o.peak_rss_kb = o
             .stderr
@@ -441,21 +469,14 @@ fn check_pack(port: u16, pack: &str, extra: &[&str], trace: bool) -> Outcome {
 
 fn outcome_of(
     dir: &Path,
+    files: &[&str],
     code: i32,
     took: Duration,
     peak_rss_kb: Option<u64>,
     stdout: std::thread::JoinHandle<String>,
     stderr: std::thread::JoinHandle<String>,
 ) -> Outcome {
-    let all_files = [
-        "report.json",
-        "report.md",
-        "report.html",
-        "junit.xml",
-        "run.har",
-    ]
-    .iter()
-    .all(|f| dir.join(f).is_file());
+    let all_files = files.iter().all(|f| dir.join(f).is_file());
     let json = std::fs::read_to_string(dir.join("report.json")).ok();
     let written = crate::check_e2e::files(dir)
         .into_iter()
@@ -559,3 +580,4 @@ fn assert_said(o: &Outcome, id: &str, status: &str, words: &[&str]) {
 }
 
 mod cases;
+mod load;

@@ -175,21 +175,11 @@ fn check(
 }
 
 fn finding(level: FindingLevel, step: &str, message: &str) -> Finding {
-    Finding {
-        level,
-        basis: Some(match level {
-            FindingLevel::Fail => golive::report::Basis::Doc,
-            FindingLevel::Warn => golive::report::Basis::Conv,
-        }),
-        step: step.into(),
-        message: message.into(),
-        expected: None,
-        actual: None,
-        request_id: None,
-        exchange: None,
-        pointer: None,
-        advice: None,
-    }
+    let basis = match level {
+        FindingLevel::Fail => golive::report::Basis::Doc,
+        FindingLevel::Warn => golive::report::Basis::Conv,
+    };
+    Finding::new(level, Some(basis), step, message)
 }
 
 const JOB: &str = "01937a4e-8b1c-7d2e-9f3a-4b5c6d7e8f90";
