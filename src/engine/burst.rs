@@ -13,10 +13,10 @@ use super::request::{Lookup, prepare};
 use super::step_error::StepError;
 use super::step_error::StepErrorKind::*;
 use super::steps::{CheckState, capture_one, last_error, not_json_reason};
+use crate::pack::expr;
 use crate::pack::{
     BurstCapture, BurstSpec, Capture, Expect, Fold, Level, NumSpec, PlanStep, status_item_matches,
 };
-use crate::pack::{expr, template};
 use crate::report::Finding;
 
 pub(super) async fn run_burst(
@@ -242,14 +242,11 @@ fn resolve_num(run: &PackRun, st: &CheckState, n: &NumSpec) -> Result<usize, Str
     let v = match n {
         NumSpec::Num(n) => *n,
         NumSpec::Template(t) => {
-            let text = template::render(
-                t,
-                &Lookup {
-                    run,
-                    st,
-                    extra: &[],
-                },
-            )?;
+            let text = t.render(&Lookup {
+                run,
+                st,
+                extra: &[],
+            })?;
             text.trim()
                 .parse()
                 .map_err(|_| format!("`{text}` is not a whole number"))?

@@ -50,8 +50,8 @@ pub(super) async fn run_check(
     let deadline = sc
         .spec
         .deadline
-        .as_deref()
-        .and_then(|d| template::render(d, &|n: &str| run.inputs.get(n).cloned()).ok())
+        .as_ref()
+        .and_then(|d| d.render(&|n: &str| run.inputs.get(n).cloned()).ok())
         .and_then(|d| template::parse_duration(&d).ok())
         .unwrap_or(run.check_limit);
     let check_end = (Instant::now() + deadline).min(run_end);
@@ -110,7 +110,10 @@ pub(super) fn pace_of(pack: &Pack, inputs: &BTreeMap<String, Value>, patient: bo
         .as_ref()
         .filter(|_| !patient)
         .and_then(|s| {
-            let text = template::render(&s.slower_than, &|n: &str| inputs.get(n).cloned()).ok()?;
+            let text = s
+                .slower_than
+                .render(&|n: &str| inputs.get(n).cloned())
+                .ok()?;
             template::parse_duration(&text).ok()
         });
     let answers = pack.file.slow_target.as_ref().map_or(3, |s| s.answers);

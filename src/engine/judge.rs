@@ -9,7 +9,7 @@ use super::http::Received;
 use super::request::Lookup;
 use super::steps::CheckState;
 use crate::pack::expr;
-use crate::pack::template::{self, parse_duration};
+use crate::pack::template::{JsonTemplate, Template, parse_duration};
 use crate::pack::{Expect, Level, MatchSpec, Matcher};
 use crate::report::Basis;
 
@@ -139,16 +139,13 @@ impl Judging<'_> {
     }
 
     /// `within`: the answer came inside the SLA (a template of a duration).
-    fn within(&self, st: &mut CheckState, w: &str) {
+    fn within(&self, st: &mut CheckState, w: &Template) {
         let look = Lookup {
             run: self.run,
             st,
             extra: &[],
         };
-        let Ok(d) = template::render(w, &look)
-            .map_err(|e| e.to_string())
-            .and_then(|t| parse_duration(&t))
-        else {
+        let Ok(d) = w.render(&look).and_then(|t| parse_duration(&t)) else {
             return;
         };
         let took = self.r.duration;
@@ -250,7 +247,7 @@ fn check_matcher(m: &Matcher, actual: Option<&Value>, look: &Lookup) -> Option<S
         }
         return None;
     };
-    let render = |v: &Value| template::render_value(v, look).unwrap_or_else(|_| v.clone());
+    let render = |v: &JsonTemplate| v.render(look).unwrap_or_else(|_| Value::clone(v));
     if let Some(e) = &m.eq {
         if !expr::equal(a, &render(e)) {
             return Some(describe_matcher(m, look));
@@ -314,8 +311,8 @@ fn check_matcher(m: &Matcher, actual: Option<&Value>, look: &Lookup) -> Option<S
 }
 
 fn describe_matcher(m: &Matcher, look: &Lookup) -> String {
-    let render = |v: &Value| {
-        let v = template::render_value(v, look).unwrap_or_else(|_| v.clone());
+    let render = |v: &JsonTemplate| {
+        let v = v.render(look).unwrap_or_else(|_| Value::clone(v));
         match v {
             Value::String(s) => format!("\"{s}\""),
             v => v.to_string(),
@@ -436,7 +433,7 @@ mod tests {
     #[test]
     fn equality_renders_templates_and_compares_numbers_by_value() {
         let eq = Matcher {
-            eq: Some(json!("{{want}}")),
+            eq: Some(json!("{{want}}").into()),
             ..Matcher::default()
         };
         assert_eq!(holds(&eq, Some(json!("created"))), None);
@@ -445,7 +442,7 @@ mod tests {
             Some("\"created\"")
         );
         let one = Matcher {
-            eq: Some(json!(1)),
+            eq: Some(json!(1).into()),
             ..Matcher::default()
         };
         assert_eq!(holds(&one, Some(json!(1.0))), None);
@@ -473,7 +470,7 @@ mod tests {
         };
         assert!(holds(&prefix, Some(json!("abc"))).is_some());
         let one_of = Matcher {
-            one_of: Some(vec![json!(401), json!(403)]),
+            one_of: Some(vec![json!(401).into(), json!(403).into()]),
             ..Matcher::default()
         };
         assert_eq!(holds(&one_of, Some(json!(403))), None);

@@ -13,7 +13,7 @@ use super::step_error::StepErrorKind::*;
 use super::steps::{
     CheckState, MAX_POLLS, MIN_POLL_INTERVAL, capture, last_error, not_json_reason,
 };
-use crate::pack::template::{self, parse_duration};
+use crate::pack::template::{self, Template, parse_duration};
 use crate::pack::{Expect, JobsConfig, Level, OnDeadline, PlanStep, PollSpec, Step};
 
 /// A poll's intervals and deadlines, rendered once.
@@ -40,8 +40,8 @@ impl Timing {
             st,
             extra: &[],
         };
-        let dur = |s: &Option<String>, d: &str| -> Result<Duration, String> {
-            parse_duration(&template::render(s.as_deref().unwrap_or(d), &look)?)
+        let dur = |s: &Option<Template>, d: &Template| -> Result<Duration, String> {
+            parse_duration(&s.as_ref().unwrap_or(d).render(&look)?)
         };
         let job_deadline = dur(&poll.deadline, &jobs.poll.deadline)?;
         Ok(Timing {

@@ -49,12 +49,12 @@ pub(crate) fn prepare(
     let (method, path, endpoint) = route(run, spec, &look)?;
     let mut query: Vec<(String, String)> = vec![];
     for (k, v) in &spec.query {
-        query.push((k.clone(), template::render(v, &look)?));
+        query.push((k.clone(), v.render(&look)?));
     }
     let mut headers: Vec<(String, String)> = vec![];
     authenticate(run, spec, &mut headers, &mut query)?;
     for (k, v) in &spec.headers {
-        let value = template::render(v, &look)?;
+        let value = v.render(&look)?;
         // A value from an input or a server's answer must not split the header.
         if let Some(why) = crate::pack::header_problem(k, &value) {
             return Err(why);
@@ -63,7 +63,7 @@ pub(crate) fn prepare(
     }
     let body = body(spec, &look, &st.uuid, &mut headers)?;
     let timeout = match &spec.timeout {
-        Some(t) => parse_duration(&template::render(t, &look)?)?,
+        Some(t) => parse_duration(&t.render(&look)?)?,
         None => run.http_timeout,
     };
     let mut url = format!("{}{}", run.base, path);
@@ -97,19 +97,19 @@ fn route(
     let pack = &run.pack.file;
     let (method, mut path, endpoint) = match (&spec.endpoint, &spec.method, &spec.path) {
         (Some(ep), _, _) => {
-            let id = template::render(ep, look)?;
+            let id = ep.render(look)?;
             let e = pack
                 .endpoints
                 .get(&id)
                 .ok_or_else(|| format!("endpoint `{id}` is not in the pack"))?;
             (e.method.to_ascii_uppercase(), e.path.clone(), Some(id))
         }
-        (None, Some(m), Some(p)) => (m.to_ascii_uppercase(), template::render(p, look)?, None),
+        (None, Some(m), Some(p)) => (m.to_ascii_uppercase(), p.render(look)?, None),
         _ => return Err("the request names no endpoint".into()),
     };
     for name in crate::pack::path_params(&path.clone()) {
         let val = match spec.params.get(&name) {
-            Some(v) => template::render(v, look)?,
+            Some(v) => v.render(look)?,
             None => endpoint
                 .as_ref()
                 .and_then(|e| pack.endpoints[e].sample.get(&name).cloned())
@@ -174,7 +174,7 @@ fn body(
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
     let (bytes, content_type) = if let Some(j) = &spec.json {
-        let v = template::render_value(j, look)?;
+        let v = j.render(look)?;
         let bytes = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
         let ct = spec
             .content_type
@@ -185,7 +185,7 @@ fn body(
         let boundary = format!("golive-{}", uuid.replace('-', ""));
         let mut fields = vec![];
         for (k, v) in &mp.fields {
-            fields.push((k.clone(), template::render(v, look)?));
+            fields.push((k.clone(), v.render(look)?));
         }
         let mut files = vec![];
         for f in &mp.files {
@@ -196,7 +196,7 @@ fn body(
             };
             files.push((
                 f.name.clone(),
-                template::render(&f.filename, look)?,
+                f.filename.render(look)?,
                 f.content_type.clone(),
                 data,
             ));
@@ -207,7 +207,7 @@ fn body(
             Some(format!("multipart/form-data; boundary={boundary}")),
         )
     } else if let Some(b) = &spec.body {
-        let bytes = template::render(b, look)?.into_bytes();
+        let bytes = b.render(look)?.into_bytes();
         (bytes, spec.content_type.clone())
     } else {
         return Ok(None);

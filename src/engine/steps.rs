@@ -19,7 +19,8 @@ use super::step_error::StepError;
 use super::step_error::StepErrorKind::*;
 use crate::pack::expr;
 use crate::pack::expr::Expr;
-use crate::pack::template::{self, parse_duration};
+use crate::pack::template::Template;
+use crate::pack::template::parse_duration;
 use crate::pack::{
     Action, Assertion, Capture, Expect, ForEach, Level, PlanStep, RequestSpec, Scenario, Source,
     StatusSpec, Step,
@@ -233,7 +234,7 @@ async fn send_judge_capture(
 /// never past the check's own time limit.
 async fn run_wait(
     run: &PackRun,
-    w: &str,
+    w: &Template,
     label: &str,
     st: &mut CheckState,
 ) -> Result<(), StepError> {
@@ -242,7 +243,7 @@ async fn run_wait(
         st,
         extra: &[],
     };
-    let text = template::render(w, &look).map_err(StepError::at(Render, label))?;
+    let text = w.render(&look).map_err(StepError::at(Render, label))?;
     let d =
         parse_duration(&text).map_err(|e| StepError::new(Render, label, format!("wait: {e}")))?;
     if d > WAIT_CAP {
@@ -289,7 +290,10 @@ fn run_asserts(
             st,
             extra: &[],
         };
-        let msg = template::render(&a.message, &look).unwrap_or_else(|_| a.message.clone());
+        let msg = a
+            .message
+            .render(&look)
+            .unwrap_or_else(|_| a.message.to_string());
         let basis = Some(a.basis.unwrap_or(st.basis));
         match e.eval(&look) {
             Err(err) => {

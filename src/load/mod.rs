@@ -447,7 +447,7 @@ pub async fn run(cfg: LoadConfig) -> Result<RawResults, LoadError> {
     let endpoints = spec
         .mix
         .iter()
-        .map(|c| c.request.endpoint.clone())
+        .map(|c| c.request.endpoint.as_deref().map(str::to_string))
         .collect();
     let started_at = chrono::Utc::now();
     let t0 = std::time::Instant::now();

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::template::{JsonTemplate, Template};
 use crate::vocab::{Basis, Family, Severity};
 
 /// `pack.yaml`: everything golive knows about one API.
@@ -70,7 +71,7 @@ pub struct PackFile {
 #[serde(deny_unknown_fields)]
 pub struct SlowTarget {
     /// A duration or a template of one (usually `{{sla}}`).
-    pub slower_than: String,
+    pub slower_than: Template,
     #[serde(default = "three")]
     pub answers: usize,
 }
@@ -255,13 +256,13 @@ pub struct JobsConfig {
 #[serde(deny_unknown_fields)]
 pub struct PollDefaults {
     #[serde(default = "d_interval")]
-    pub interval: String,
+    pub interval: Template,
     #[serde(default = "d_backoff")]
     pub backoff: f64,
     #[serde(default = "d_max_interval")]
-    pub max_interval: String,
+    pub max_interval: Template,
     #[serde(default = "d_deadline")]
-    pub deadline: String,
+    pub deadline: Template,
 }
 
 impl Default for PollDefaults {
@@ -275,16 +276,16 @@ impl Default for PollDefaults {
     }
 }
 
-fn d_interval() -> String {
+fn d_interval() -> Template {
     "2s".into()
 }
 fn d_backoff() -> f64 {
     1.5
 }
-fn d_max_interval() -> String {
+fn d_max_interval() -> Template {
     "10s".into()
 }
-fn d_deadline() -> String {
+fn d_deadline() -> Template {
     "600s".into()
 }
 
@@ -315,7 +316,7 @@ pub struct ScenarioFile {
     pub collect_request_ids: Option<CollectRequestIds>,
     /// Upper bound on the whole check (default 60 s).
     #[serde(default)]
-    pub deadline: Option<String>,
+    pub deadline: Option<Template>,
     pub steps: Vec<Step>,
 }
 
@@ -368,7 +369,7 @@ pub struct Step {
     pub repeat: Option<String>,
     /// A duration (`1s`, `250ms`, `{{retry_after}}s`).
     #[serde(default)]
-    pub wait: Option<String>,
+    pub wait: Option<Template>,
     #[serde(default)]
     pub assert: Option<Vec<Assertion>>,
     #[serde(default)]
@@ -387,32 +388,32 @@ pub struct Step {
 #[serde(deny_unknown_fields)]
 pub struct RequestSpec {
     #[serde(default)]
-    pub endpoint: Option<String>,
+    pub endpoint: Option<Template>,
     #[serde(default)]
     pub method: Option<String>,
     #[serde(default)]
-    pub path: Option<String>,
+    pub path: Option<Template>,
     /// Values for `{param}` placeholders of the endpoint's path.
     #[serde(default)]
-    pub params: BTreeMap<String, String>,
+    pub params: BTreeMap<String, Template>,
     /// Query parameters appended to the path.
     #[serde(default)]
-    pub query: BTreeMap<String, String>,
+    pub query: BTreeMap<String, Template>,
     #[serde(default)]
     pub auth: Option<AuthSpec>,
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Template>,
     #[serde(default)]
-    pub json: Option<Value>,
+    pub json: Option<JsonTemplate>,
     #[serde(default)]
     pub multipart: Option<MultipartSpec>,
     #[serde(default)]
-    pub body: Option<String>,
+    pub body: Option<Template>,
     #[serde(default)]
     pub content_type: Option<String>,
     /// HTTP timeout for this request (default: the pack's `http_timeout` input or 10 s).
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub timeout: Option<Template>,
 }
 
 /// `none`, a key role (`valid`, `other`, `empty`, `disabled`), `invalid`
@@ -444,7 +445,7 @@ fn d_role() -> String {
 #[serde(deny_unknown_fields)]
 pub struct MultipartSpec {
     #[serde(default)]
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, Template>,
     #[serde(default)]
     pub files: Vec<FilePart>,
 }
@@ -453,7 +454,7 @@ pub struct MultipartSpec {
 #[serde(deny_unknown_fields)]
 pub struct FilePart {
     pub name: String,
-    pub filename: String,
+    pub filename: Template,
     pub content_type: String,
     /// Generated content of this many bytes (a valid magic header first where known).
     #[serde(default)]
@@ -468,13 +469,13 @@ pub struct FilePart {
 pub struct PollSpec {
     pub request: RequestSpec,
     #[serde(default)]
-    pub interval: Option<String>,
+    pub interval: Option<Template>,
     #[serde(default)]
     pub backoff: Option<f64>,
     #[serde(default)]
-    pub max_interval: Option<String>,
+    pub max_interval: Option<Template>,
     #[serde(default)]
-    pub deadline: Option<String>,
+    pub deadline: Option<Template>,
     /// What reaching the deadline means: `fail` (default), `error` (the check
     /// cannot establish what it wanted), or `pass` (a stuck job is expected).
     #[serde(default)]
@@ -508,7 +509,7 @@ pub struct BurstSpec {
 #[serde(untagged)]
 pub enum NumSpec {
     Num(usize),
-    Template(String),
+    Template(Template),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -516,7 +517,7 @@ pub enum NumSpec {
 pub struct Assertion {
     /// An expression over captured values and inputs, e.g. `before - after == 30`.
     pub expr: String,
-    pub message: String,
+    pub message: Template,
     #[serde(default)]
     pub level: Level,
     #[serde(default)]
@@ -538,7 +539,7 @@ pub struct Expect {
     pub json: BTreeMap<String, MatchSpec>,
     /// Response time at most this (a duration).
     #[serde(default)]
-    pub within: Option<String>,
+    pub within: Option<Template>,
     /// Level for the status/json/within expectations of this step (default `fail`).
     #[serde(default)]
     pub level: Level,
@@ -579,20 +580,20 @@ pub enum StatusItem {
 pub enum MatchSpec {
     Many(Vec<Matcher>),
     One(Box<Matcher>),
-    Equals(Value),
+    Equals(JsonTemplate),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Matcher {
     #[serde(default)]
-    pub eq: Option<Value>,
+    pub eq: Option<JsonTemplate>,
     #[serde(default)]
-    pub ne: Option<Value>,
+    pub ne: Option<JsonTemplate>,
     #[serde(default)]
     pub present: Option<bool>,
     #[serde(default)]
-    pub one_of: Option<Vec<Value>>,
+    pub one_of: Option<Vec<JsonTemplate>>,
     #[serde(default)]
     pub gte: Option<f64>,
     #[serde(default)]

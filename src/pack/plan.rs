@@ -11,7 +11,7 @@ use super::expr::Expr;
 use std::collections::BTreeSet;
 
 use super::model::{Assertion, AuthSpec, BurstSpec, PollSpec, RequestSpec, ScenarioFile, Step};
-use super::template;
+use super::template::{self, Template};
 
 /// What loading a scenario compiles for each of its steps, so nothing is
 /// parsed again while the check runs.
@@ -42,7 +42,7 @@ pub enum Action<'a> {
     /// Send exactly the request of the named earlier step again.
     Repeat(&'a str),
     /// Sleep for a duration (a template).
-    Wait(&'a str),
+    Wait(&'a Template),
     /// Assertions over the values captured so far.
     Assert(&'a [Assertion]),
 }
@@ -197,7 +197,7 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(step("wait: 1s").action(), Ok(Action::Wait("1s"))));
+        assert!(matches!(step("wait: 1s").action(), Ok(Action::Wait(w)) if w.as_str() == "1s"));
         assert!(matches!(
             step("repeat: first").action(),
             Ok(Action::Repeat("first"))

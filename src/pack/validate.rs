@@ -395,7 +395,7 @@ fn validate_asserts(
             &a.expr,
         )?);
         check_warn_basis(cx, label, &format!("assert `{}`", a.expr), a.level, a.basis)?;
-        for text in std::iter::once(&a.message).chain(a.advice.as_ref()) {
+        for text in std::iter::once(a.message.as_str()).chain(a.advice.as_deref()) {
             cx.uses_str(label, text)?;
         }
     }
@@ -440,7 +440,7 @@ fn request_route(cx: &Ctx, label: &str, r: &RequestSpec, for_each: bool) -> Resu
             if templated && !for_each {
                 cx.uses_str(label, ep)?;
             }
-            if !templated && !cx.pack.endpoints.contains_key(ep) {
+            if !templated && !cx.pack.endpoints.contains_key(ep.as_str()) {
                 return Err(cx.err(
                     label,
                     format!(
@@ -454,7 +454,7 @@ fn request_route(cx: &Ctx, label: &str, r: &RequestSpec, for_each: bool) -> Resu
                     ),
                 ));
             }
-            if let Some(e) = cx.pack.endpoints.get(ep) {
+            if let Some(e) = cx.pack.endpoints.get(ep.as_str()) {
                 for p in path_params(&e.path) {
                     if !r.params.contains_key(&p) && !e.sample.contains_key(&p) {
                         return Err(cx.err(
