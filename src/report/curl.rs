@@ -241,7 +241,7 @@ mod tests {
         let r = req(
             "GET",
             "https://api.removit.eu/api/v1/status?job_id=1",
-            &[("X-API-Key", "sk_live_SECRET"), ("Host", "api.removit.eu")],
+            &[("X-API-Key", "fake_key_SECRET"), ("Host", "api.removit.eu")],
             None,
         );
         assert_eq!(
@@ -256,7 +256,7 @@ mod tests {
             "POST",
             "http://127.0.0.1:8080/api/v1/upload",
             &[
-                ("Authorization", "Bearer sk_live_SECRET"),
+                ("Authorization", "Bearer fake_key_SECRET"),
                 ("Content-Type", "application/json"),
                 ("Content-Length", "30"),
             ],
@@ -274,7 +274,7 @@ mod tests {
     fn odd_header_names_and_keys_in_the_query() {
         let r = req(
             "DELETE",
-            "https://h/p?api_key=sk_live_SECRET&x=$(rm -rf)",
+            "https://h/p?api_key=fake_key_SECRET&x=$(rm -rf)",
             &[("X-Api-Key", "it's `odd`")],
             None,
         );

@@ -211,7 +211,7 @@ mod tests {
                 .contains("not text")
         );
         let s = to_string(&r).unwrap();
-        assert!(!s.contains("sk_live_LEAK"), "{s}");
+        assert!(!s.contains("fake_key_LEAK"), "{s}");
         assert_eq!(v["log"]["pages"].as_array().unwrap().len(), 1);
     }
 }

@@ -643,7 +643,7 @@ mod tests {
         let s = render(&odd_report());
         assert!(!s.contains("<script>alert"), "unescaped title");
         assert!(s.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-        assert!(!s.contains("sk_live_LEAK"));
+        assert!(!s.contains("fake_key_LEAK"));
         assert!(!s.contains('\u{0}'));
         for external in ["src=", "href=\"http", "@import", "url("] {
             assert!(!s.contains(external), "external resource `{external}`");

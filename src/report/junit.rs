@@ -238,7 +238,7 @@ mod tests {
         assert!(s.contains("]]&gt; &lt;/failure&gt;"));
         assert!(!s.contains('\u{1}'));
         assert!(!s.contains('\u{0}'));
-        assert!(!s.contains("sk_live_LEAK"));
+        assert!(!s.contains("fake_key_LEAK"));
         assert!(s.contains("<skipped message=\"p.schema.empty skip\"/>"));
         assert_eq!(s.matches("<testsuite ").count(), 2);
     }

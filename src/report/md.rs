@@ -417,7 +417,7 @@ mod tests {
         let s = render(&odd_report());
         assert!(s.starts_with("## ❌ golive: **NO-GO**"));
         assert!(!s.contains("<script>"), "{s}");
-        assert!(!s.contains("sk_live_LEAK"), "{s}");
+        assert!(!s.contains("fake_key_LEAK"), "{s}");
         assert!(s.contains("${GOLIVE_KEY}"));
         assert!(s.contains("&lt;script&gt;"));
         assert!(s.contains("(faults") || !s.contains("faults"));

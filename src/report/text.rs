@@ -441,8 +441,8 @@ pub(crate) mod tests {
                 duration_ms: f64::INFINITY,
                 request: RequestRecord {
                     method: "POST".into(),
-                    url: "http://h/p?key=sk_live_LEAK&x='1'".into(),
-                    headers: vec![("X-API-Key".into(), "sk_live_LEAK".into())],
+                    url: "http://h/p?key=fake_key_LEAK&x='1'".into(),
+                    headers: vec![("X-API-Key".into(), "fake_key_LEAK".into())],
                     body: Some(body(None)),
                 },
                 response: None,

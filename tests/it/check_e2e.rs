@@ -351,7 +351,7 @@ fn a_request_that_hangs_mid_run_errors_its_check_and_the_run_goes_on() {
     let r = run(
         check_removit_at(port, out.path())
             .args(["--only", "auth.missing_key", "--only", "auth.valid_key"])
-            .env("GOLIVE_KEY", "sk_live_unused_by_this_test"),
+            .env("GOLIVE_KEY", "fake_key_unused_by_this_test"),
         Duration::from_secs(20),
     );
     assert_eq!(r.code(), 3, "{}\n{}", r.stdout, r.stderr);

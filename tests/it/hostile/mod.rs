@@ -23,10 +23,10 @@ const CASE_LIMIT: Duration = Duration::from_secs(60);
 const RSS_LIMIT_KB: u64 = 300 * 1024;
 /// Fake key values: a trace of `HOSTILEKEY` anywhere is a leak.
 pub(crate) const HOSTILE_KEYS: [(&str, &str); 4] = [
-    ("GOLIVE_KEY", "sk_live_HOSTILEKEY_valid_51c0"),
-    ("GOLIVE_KEY_EMPTY", "sk_live_HOSTILEKEY_empty_9e2a"),
-    ("GOLIVE_KEY_OTHER", "sk_live_HOSTILEKEY_other_77d4"),
-    ("GOLIVE_KEY_DISABLED", "sk_live_HOSTILEKEY_disabled_03bb"),
+    ("GOLIVE_KEY", "fake_key_HOSTILEKEY_valid_51c0"),
+    ("GOLIVE_KEY_EMPTY", "fake_key_HOSTILEKEY_empty_9e2a"),
+    ("GOLIVE_KEY_OTHER", "fake_key_HOSTILEKEY_other_77d4"),
+    ("GOLIVE_KEY_DISABLED", "fake_key_HOSTILEKEY_disabled_03bb"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -12,7 +12,7 @@ use std::process::Command;
 
 /// A key the engine would have redacted; planted unredacted to prove that no
 /// renderer lets it through.
-const SECRET: &str = "sk_live_DO_NOT_LEAK_7f3a9c21";
+const SECRET: &str = "fake_key_DO_NOT_LEAK_7f3a9c21";
 
 const BASE: &str = "http://127.0.0.1:41234";
 
