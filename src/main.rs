@@ -12,7 +12,9 @@ fn main() -> ExitCode {
     match cli::run(cli::Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            for problem in e.problems() {
+                eprintln!("error: {problem}");
+            }
             e.exit_code()
         }
     }

@@ -129,7 +129,7 @@ fn target(args: &CheckArgs, packs: &[Pack]) -> Result<Target, CliError> {
             .filter_map(golive::engine::fake_cannot_serve)
             .collect();
         if !refused.is_empty() {
-            return Err(CliError::Usage(refused.join("\nerror: ")));
+            return Err(CliError::usages(refused));
         }
         // Fast timings for a readiness run; live targets keep their own.
         let config = load_fake_config(args.fake_config.as_deref(), FakeConfig::check_profile())?;

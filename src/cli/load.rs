@@ -119,10 +119,6 @@ pub struct MergeArgs {
     out: OutputArgs,
 }
 
-fn bad(msg: impl std::fmt::Display) -> CliError {
-    CliError::usage(msg)
-}
-
 fn parse_share(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let v = match t.strip_suffix('%') {
@@ -169,7 +165,7 @@ fn plan_of(a: &LoadArgs) -> Result<Plan, load::LoadError> {
 }
 
 fn config(a: &LoadArgs) -> Result<LoadConfig, CliError> {
-    let pack = golive::pack::load(&a.pack).map_err(bad)?;
+    let pack = golive::pack::load(&a.pack).map_err(CliError::usage)?;
     let target = match &a.target {
         None => LoadTarget::Fake(FakeOptions {
             config: match &a.fake_config {
@@ -180,11 +176,11 @@ fn config(a: &LoadArgs) -> Result<LoadConfig, CliError> {
         }),
         Some(url) => {
             if !a.faults.is_empty() || a.fake_config.is_some() {
-                return Err(bad(
+                return Err(CliError::usage(
                     "--fault and --fake-config only apply to the built-in fake",
                 ));
             }
-            load::check_target(url, a.confirm_target.as_deref()).map_err(bad)?;
+            load::check_target(url, a.confirm_target.as_deref()).map_err(CliError::usage)?;
             LoadTarget::Live {
                 url: url.clone(),
                 confirm: a.confirm_target.clone(),
@@ -194,22 +190,22 @@ fn config(a: &LoadArgs) -> Result<LoadConfig, CliError> {
     let mut slos = vec![];
     if !a.no_pack_slos {
         for s in pack.file.load.iter().flat_map(|l| &l.slo) {
-            slos.push((Slo::parse(s).map_err(bad)?, SloSource::Pack));
+            slos.push((Slo::parse(s).map_err(CliError::usage)?, SloSource::Pack));
         }
     }
     for s in &a.slos {
-        slos.push((Slo::parse(s).map_err(bad)?, SloSource::Cli));
+        slos.push((Slo::parse(s).map_err(CliError::usage)?, SloSource::Cli));
     }
     let start_at = match &a.start_at {
         Some(t) => Some(
             chrono::DateTime::parse_from_rfc3339(t)
-                .map_err(|e| bad(format!("--start-at `{t}`: {e}")))?
+                .map_err(|e| CliError::usage(format!("--start-at `{t}`: {e}")))?
                 .with_timezone(&chrono::Utc),
         ),
         None => None,
     };
     Ok(LoadConfig {
-        plan: plan_of(a).map_err(bad)?,
+        plan: plan_of(a).map_err(CliError::usage)?,
         model: match a.users {
             Some(users) => Model::Closed {
                 users,
@@ -223,7 +219,7 @@ fn config(a: &LoadArgs) -> Result<LoadConfig, CliError> {
         env: Arc::new(|name: &str| std::env::var(name).ok()),
         slos,
         max_in_flight: a.max_in_flight,
-        schema_sample: parse_share(&a.schema_sample).map_err(bad)?,
+        schema_sample: parse_share(&a.schema_sample).map_err(CliError::usage)?,
         max_credits: a.max_credits,
         abort_on_fail: a.abort_on_fail,
         start_at,
@@ -268,7 +264,7 @@ pub fn run_load(args: LoadArgs) -> Result<ExitCode, CliError> {
     if !args.quiet && std::io::stderr().is_terminal() {
         eprint!("\r\x1b[2K");
     }
-    let raw = result.map_err(bad)?;
+    let raw = result.map_err(CliError::usage)?;
     let raw_path = args
         .raw
         .clone()
@@ -279,10 +275,11 @@ pub fn run_load(args: LoadArgs) -> Result<ExitCode, CliError> {
 
 fn write_raw(raw: &load::RawResults, path: &std::path::Path) -> Result<(), CliError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::usage(format!("{}: {e}", dir.display())))?;
     }
-    let text = serde_json::to_string(raw).map_err(bad)?;
-    std::fs::write(path, text).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    let text = serde_json::to_string(raw).map_err(CliError::usage)?;
+    std::fs::write(path, text).map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
     say(&format!("wrote {}\n", path.display()));
     Ok(())
 }
@@ -309,10 +306,11 @@ fn pack_info(p: &golive::pack::Pack) -> golive::report::PackInfo {
 pub fn run_merge(args: MergeArgs) -> Result<ExitCode, CliError> {
     let mut texts = vec![];
     for f in &args.files {
-        let t = std::fs::read_to_string(f).map_err(|e| bad(format!("{}: {e}", f.display())))?;
+        let t = std::fs::read_to_string(f)
+            .map_err(|e| CliError::usage(format!("{}: {e}", f.display())))?;
         texts.push((f.display().to_string(), t));
     }
-    let merged = load::merge(&texts).map_err(bad)?;
+    let merged = load::merge(&texts).map_err(CliError::usage)?;
     let raw_path = args.out.report_dir.join("load-results.json");
     write_raw(&merged, &raw_path)?;
     finish(&load::report::build(&merged, None), &args.out)
@@ -335,7 +333,7 @@ pub fn run_capacity(args: CapacityArgs) -> Result<ExitCode, CliError> {
             precision: parse_share(&args.precision)?,
         })
     })();
-    let opts = opts.map_err(bad)?;
+    let opts = opts.map_err(CliError::usage)?;
     let mut cfg = config(a)?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     cfg.cancel = Some(cancel_rx);
@@ -345,7 +343,7 @@ pub fn run_capacity(args: CapacityArgs) -> Result<ExitCode, CliError> {
         watch_signals(cancel_tx);
         load::capacity::run(cfg, opts).await
     });
-    let res = result.map_err(bad)?;
+    let res = result.map_err(CliError::usage)?;
     let report = load::capacity::report(&res, Some(pack_info));
     say(&load::report::capacity_summary(&report));
     write_outputs(&report, &a.out)?;

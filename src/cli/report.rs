@@ -45,10 +45,7 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(errors) => {
-            let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            Err(CliError::Usage(lines.join("\nerror: ")))
-        }
+        Err(errors) => Err(CliError::usages(errors)),
     }
 }
 

@@ -248,14 +248,7 @@ async fn transmit(
     client: &reqwest::Client,
     p: &Prepared,
 ) -> Result<(u16, Vec<(String, String)>, Bytes, bool), reqwest::Error> {
-    let mut rb = client.request(p.method.clone(), &p.url).timeout(p.timeout);
-    for (k, v) in &p.headers {
-        rb = rb.header(k, v);
-    }
-    if let Some(b) = &p.body {
-        rb = rb.body(b.clone());
-    }
-    let mut resp = rb.send().await?;
+    let mut resp = request(client, p).send().await?;
     let status = resp.status().as_u16();
     let headers: Vec<(String, String)> = resp
         .headers()
@@ -267,18 +260,38 @@ async fn transmit(
             )
         })
         .collect();
+    let (body, capped) = read_capped(&mut resp, MAX_BODY).await?;
+    Ok((status, headers, body, capped))
+}
+
+/// A prepared request as reqwest sends it (method, URL, timeout, headers, body).
+pub(crate) fn request(client: &reqwest::Client, p: &Prepared) -> reqwest::RequestBuilder {
+    let mut rb = client.request(p.method.clone(), &p.url).timeout(p.timeout);
+    for (k, v) in &p.headers {
+        rb = rb.header(k, v);
+    }
+    if let Some(b) = &p.body {
+        rb = rb.body(b.clone());
+    }
+    rb
+}
+
+/// Reads a body up to `cap` bytes (a server that streams without end must
+/// not exhaust memory); `true` when it was cut there.
+pub(crate) async fn read_capped(
+    resp: &mut reqwest::Response,
+    cap: usize,
+) -> Result<(Bytes, bool), reqwest::Error> {
     let mut buf = bytes::BytesMut::new();
-    let mut capped = false;
     while let Some(chunk) = resp.chunk().await? {
-        let room = MAX_BODY.saturating_sub(buf.len());
+        let room = cap.saturating_sub(buf.len());
         if chunk.len() > room {
             buf.extend_from_slice(&chunk[..room]);
-            capped = true;
-            break;
+            return Ok((buf.freeze(), true));
         }
         buf.extend_from_slice(&chunk);
     }
-    Ok((status, headers, buf.freeze(), capped))
+    Ok((buf.freeze(), false))
 }
 
 /// The request as evidence: every value redacted.

@@ -28,9 +28,7 @@ use tokio::sync::watch;
 
 use crate::fake::FakeOptions;
 use crate::pack::{Pack, Scenario};
-use crate::report::{
-    CheckResult, PackInfo, Report, ScenarioDigest, Status, TargetInfo, Totals, Verdict,
-};
+use crate::report::{CheckResult, PackInfo, Report, ScenarioDigest, Status, TargetInfo};
 use check::{error_all, over_time, pace_of, skip_all};
 pub use http::{Redactor, Secret};
 use steps::CheckState;
@@ -146,21 +144,11 @@ pub async fn run(cfg: RunConfig) -> Report {
     let (checks, interrupted) = run_packs(Arc::new(cfg), run_start, max_duration).await;
     let finished_at = chrono::Utc::now();
     let mut report = Report {
-        format_version: crate::report::REPORT_FORMAT_VERSION,
-        golive_version: env!("CARGO_PKG_VERSION").to_string(),
-        verdict: Verdict::Incomplete,
-        verdict_reason: String::new(),
-        policy: String::new(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         finished_at: finished_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_ms: run_start.elapsed().as_secs_f64() * 1000.0,
-        target: target_info,
-        packs: packs_info,
         interrupted,
-        totals: Totals::default(),
-        checks,
-        load: None,
-        capacity: None,
+        ..Report::new(target_info, packs_info, checks)
     };
     report.finalize();
     report.policy = format!("{} {limits}", report.policy);
@@ -352,8 +340,7 @@ async fn run_pack(
     let target::Resolved {
         base,
         keys,
-        served_by_fake,
-        guard: _fake,
+        guard: fake,
     } = resolved;
     let mut run = PackRun::new(
         pack.clone(),
@@ -361,7 +348,7 @@ async fn run_pack(
         keys,
         client,
         &cfg.vars,
-        served_by_fake,
+        fake.is_some(),
         run_id,
     );
     run.run_start = run_start;

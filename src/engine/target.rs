@@ -35,9 +35,8 @@ pub enum TargetError {
 pub struct Resolved {
     pub base: String,
     pub keys: BTreeMap<String, Secret>,
-    /// The built-in fake serves it (so the pack's `fake_inputs` apply).
-    pub served_by_fake: bool,
-    /// Keeps the in-process fake alive while the pack runs.
+    /// The in-process fake that serves the pack (so its `fake_inputs`
+    /// apply), kept alive while the pack runs; `None` for a live target.
     pub guard: Option<FakeApi>,
 }
 
@@ -56,14 +55,12 @@ pub async fn resolve(target: &Target, pack: &Pack, env: &EnvFn) -> Result<Resolv
             Ok(Resolved {
                 base: api.url(),
                 keys: fake_keys(pack, &opts.config),
-                served_by_fake: true,
                 guard: Some(api),
             })
         }
         Target::Live(url) => Ok(Resolved {
             base: url.trim_end_matches('/').to_string(),
             keys: live_keys(pack, env),
-            served_by_fake: false,
             guard: None,
         }),
     }

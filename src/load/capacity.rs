@@ -18,7 +18,7 @@ use crate::pack::LoadSpec;
 use crate::pack::slo::{Slo, SloMetric};
 use crate::report::{
     CapacitySection, CapacityStep, CheckResult, Family, Finding, FindingLevel, PackInfo, Report,
-    Severity, Status, Totals, Verdict,
+    Severity, Status,
 };
 
 /// Arrivals that must be sent for a step to hold.
@@ -374,21 +374,12 @@ pub fn report(r: &CapacityResults, pack: Option<PackInfo>) -> Report {
         evidence: vec![],
     };
     let mut report = Report {
-        format_version: crate::report::REPORT_FORMAT_VERSION,
-        golive_version: env!("CARGO_PKG_VERSION").to_string(),
-        verdict: Verdict::Incomplete,
-        verdict_reason: String::new(),
-        policy: String::new(),
         started_at: r.started_at.clone(),
         finished_at: r.finished_at.clone(),
         duration_ms: r.duration_ms,
-        target: r.target.clone(),
-        packs: pack.into_iter().collect(),
         interrupted: r.interrupted.then(|| c.stopped.clone()),
-        totals: Totals::default(),
-        checks: vec![check],
-        load: None,
         capacity: Some(c.clone()),
+        ..Report::new(r.target.clone(), pack.into_iter().collect(), vec![check])
     };
     report.finalize();
     report

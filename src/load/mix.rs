@@ -216,28 +216,14 @@ pub struct Answer {
 
 /// Sends one request (no retries: a load run measures what the API does).
 pub async fn send(client: &reqwest::Client, p: &Prepared) -> Result<Answer, reqwest::Error> {
-    let mut rb = client.request(p.method.clone(), &p.url).timeout(p.timeout);
-    for (k, v) in &p.headers {
-        rb = rb.header(k, v);
-    }
-    if let Some(b) = &p.body {
-        rb = rb.body(b.clone());
-    }
-    let mut resp = rb.send().await?;
+    let mut resp = crate::engine::http::request(client, p).send().await?;
     let status = resp.status().as_u16();
     let headers = std::mem::take(resp.headers_mut());
-    let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = resp.chunk().await? {
-        let room = LOAD_BODY_LIMIT.saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buf.len() >= LOAD_BODY_LIMIT {
-            break;
-        }
-    }
+    let (body, _) = crate::engine::http::read_capped(&mut resp, LOAD_BODY_LIMIT).await?;
     Ok(Answer {
         status,
         headers,
-        body: buf.freeze(),
+        body,
     })
 }
 

@@ -7,7 +7,7 @@ use super::stats::{CallStats, RunStats};
 use crate::pack::slo::{Slo, SloMetric};
 use crate::report::{
     CheckResult, Family, Finding, FindingLevel, Latency, LoadPoint, LoadRow, LoadSection, PackInfo,
-    Report, Severity, SloResult, Status, Totals, Verdict,
+    Report, Severity, SloResult, Status, Verdict,
 };
 
 /// One SLO measured: the value in its unit (`None`: nothing to measure).
@@ -210,21 +210,12 @@ pub fn build(raw: &RawResults, pack: Option<PackInfo>) -> Report {
     let interrupted = (raw.stopped != "completed" && !raw.stopped.starts_with("--abort-on-fail"))
         .then(|| raw.stopped.clone());
     let mut report = Report {
-        format_version: crate::report::REPORT_FORMAT_VERSION,
-        golive_version: env!("CARGO_PKG_VERSION").to_string(),
-        verdict: Verdict::Incomplete,
-        verdict_reason: String::new(),
-        policy: String::new(),
         started_at: raw.started_at.clone(),
         finished_at: raw.finished_at.clone(),
         duration_ms: raw.duration_ms,
-        target: raw.target.clone(),
-        packs: pack.into_iter().collect(),
         interrupted,
-        totals: Totals::default(),
-        checks,
         load: Some(section),
-        capacity: None,
+        ..Report::new(raw.target.clone(), pack.into_iter().collect(), checks)
     };
     report.finalize();
     if report.load.as_ref().is_some_and(|l| l.overall.sent == 0) && report.verdict == Verdict::Go {

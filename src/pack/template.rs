@@ -270,21 +270,10 @@ pub fn names_in_value(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Renders a string; an unknown name is an error naming it.
+/// Renders a string; an unknown name is an error naming it. (Text from a
+/// pack is a `Template`, split once; this is for text made at run time.)
 pub fn render(s: &str, vars: &dyn Vars) -> Result<String, String> {
-    let mut out = String::with_capacity(s.len());
-    for seg in split(s, true)? {
-        match seg {
-            Segment::Text(t) => out.push_str(t),
-            Segment::Var(name) => {
-                let value = vars
-                    .get(name)
-                    .ok_or_else(|| format!("unknown variable `{name}`"))?;
-                out.push_str(&display(&value));
-            }
-        }
-    }
-    Ok(out)
+    Template::new(s).render(vars)
 }
 
 /// Renders a JSON value: a string that is exactly one `{{name}}` becomes the

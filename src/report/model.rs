@@ -343,6 +343,28 @@ pub fn decide(checks: &[CheckResult], interrupted: Option<&str>) -> (Verdict, St
 }
 
 impl Report {
+    /// A report of `checks` against `target`, before `finalize` gives it
+    /// its totals and verdict; the run fills in its times and sections.
+    pub fn new(target: TargetInfo, packs: Vec<PackInfo>, checks: Vec<CheckResult>) -> Report {
+        Report {
+            format_version: REPORT_FORMAT_VERSION,
+            golive_version: env!("CARGO_PKG_VERSION").to_string(),
+            verdict: Verdict::Incomplete,
+            verdict_reason: String::new(),
+            policy: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            duration_ms: 0.0,
+            target,
+            packs,
+            interrupted: None,
+            totals: Totals::default(),
+            checks,
+            load: None,
+            capacity: None,
+        }
+    }
+
     /// Recomputes totals and the verdict from the checks (call after any change).
     pub fn finalize(&mut self) {
         self.totals = Totals::of(&self.checks);
